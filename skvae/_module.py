@@ -1,0 +1,107 @@
+"""Pure PyTorch modules: MLP encoder and decoder, and the VAE that joins them."""
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._likelihoods import make_likelihood
+
+# Keeps exp(log_var) finite in float32 whatever the encoder outputs.
+_LOG_VAR_BOUNDS = (-30.0, 20.0)
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers through ``sizes`` with SiLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(nn.SiLU())
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+class VAEModule(nn.Module):
+    """A variational autoencoder with diagonal Gaussian posterior.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of a data row.
+    n_components : int
+        Width of a latent code.
+    hidden_layer_sizes : sequence of int
+        Hidden widths of the encoder; the decoder mirrors them.
+    likelihood : {"gaussian", "bernoulli"}
+        Observation model, see ``_likelihoods``.
+    feature_mean, feature_scale : array-like of shape (n_features,)
+        Per-feature location and spread of the training data. The encoder sees
+        standardised rows, and a Gaussian decoder predicts in standardised units that are
+        mapped back, so training behaves the same whatever the units of the data.
+    seed : int
+        Seed of the weight initialisation. The module draws from its own generator, so
+        building it leaves the global torch RNG untouched.
+
+    Notes
+    -----
+    ``forward(x, noise=None)`` returns the plain tuple
+    ``(decoded, posterior_mean, posterior_log_var)``. With ``noise`` (standard normal,
+    shape ``(n_rows, n_components)``) the decoder sees the reparameterised draw
+    ``mean + exp(log_var / 2) * noise``; without it, the posterior mean.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (256, 256),
+        likelihood: str = "gaussian",
+        feature_mean=None,
+        feature_scale=None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        hidden = list(hidden_layer_sizes)
+        self.n_components = n_components
+        # Built on the meta device: nn.Linear would otherwise draw its initial weights
+        # from the global RNG. reset_parameters then fills them from a private generator.
+        with torch.device("meta"):
+            self.encoder = _mlp([n_features, *hidden, 2 * n_components])
+            self.decoder = _mlp([n_components, *hidden[::-1], n_features])
+        self.to_empty(device="cpu")
+        mean = torch.zeros(n_features) if feature_mean is None else feature_mean
+        scale = torch.ones(n_features) if feature_scale is None else feature_scale
+        self.register_buffer("feature_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("feature_scale", torch.as_tensor(scale, dtype=torch.float32))
+        # RMS spread of the data: what a model with no latent code would get wrong.
+        data_scale = float(self.feature_scale.square().mean().sqrt())
+        self.likelihood = make_likelihood(likelihood, data_scale)
+        self.reset_parameters(torch.Generator().manual_seed(seed))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default Linear initialisation, drawn from ``generator``."""
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, each ``(n_rows, n_components)``."""
+        standardised = (x - self.feature_mean) / self.feature_scale
+        mean, log_var = self.encoder(standardised).chunk(2, dim=-1)
+        return mean, log_var.clamp(*_LOG_VAR_BOUNDS)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's raw output for codes ``z``; ``likelihood.mean`` maps it to data."""
+        return self.likelihood.unstandardise(
+            self.decoder(z), self.feature_mean, self.feature_scale
+        )
+
+    def forward(
+        self, x: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, log_var = self.encode(x)
+        z = mean if noise is None else mean + torch.exp(0.5 * log_var) * noise
+        return self.decode(z), mean, log_var

@@ -1,0 +1,492 @@
+"""``VAETransformer``: a variational autoencoder behind the scikit-learn transformer API."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping
+
+from ._module import VAEModule
+from ._net import NonFiniteLossError, RandomRowSplit, VAENet
+from ._validation import (
+    Interval,
+    StrOptions,
+    check_device,
+    check_hidden_layer_sizes,
+    check_params,
+    check_unit_interval,
+    feature_statistics,
+    seed_from_random_state,
+)
+
+# Rows per forward pass in transform / inverse_transform / score_samples / sample: large
+# enough for the matrix products to run near peak, small enough that a million rows never
+# become one giant tensor. Every pass has exactly this many rows (the last one is padded):
+# matrix-product kernels pick their summation order by row count, so a fixed count is
+# what makes a row's result independent of the batch it arrives in.
+_INFERENCE_BATCH_ROWS = 1024
+
+
+def _as_tensor(array: np.ndarray, device) -> torch.Tensor:
+    """A float32 tensor on ``device`` that shares memory with ``array`` where it can."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    with warnings.catch_warnings():
+        # Read-only inputs (memmaps, frozen arrays) are only ever read here.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(array)
+    return tensor.to(device)
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Variational autoencoder as a scikit-learn transformer.
+
+    Learns a nonlinear, probabilistic counterpart of PCA: an encoder maps each row to a
+    Gaussian posterior over ``n_components`` latent variables, a decoder maps latent codes
+    back to data. ``transform`` returns posterior means, ``inverse_transform`` decodes codes
+    to data, ``sample`` draws new rows and ``score`` reports the evidence lower bound.
+
+    Training minimises ``reconstruction + beta * KL`` (in nats per row) with Adam, using
+    skorch for the training loop: its callbacks, history and device handling are available
+    through ``net_``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of latent dimensions, at most the number of features.
+
+    beta : float, default=1.0
+        Weight of the KL term. ``beta=1`` trains on the true evidence lower bound; smaller
+        values favour reconstruction, larger ones a smoother, more prior-like code.
+        Scores are always computed with ``beta=1``.
+
+    hidden_layer_sizes : array-like of int, default=(256, 256)
+        Widths of the encoder's hidden layers; the decoder mirrors them. An empty tuple
+        gives a linear VAE, akin to probabilistic PCA.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Observation model. ``"gaussian"`` learns one noise scale shared by all features
+        (so that features are weighed equally, as in PCA's squared error);
+        ``"bernoulli"`` needs data in [0, 1] and decodes through a sigmoid.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    batch_size : int, default=128
+        Rows per optimisation step.
+
+    learning_rate_init : float, default=1e-3
+        Adam's step size.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the rows and stop when their loss
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs, then restore the
+        weights of the best epoch. Without it, training stops on the same rule applied
+        to the training loss.
+
+    validation_fraction : float, default=0.1
+        Fraction of rows held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training stops.
+
+    tol : float, default=1e-4
+        Smallest improvement of the monitored loss, in nats per row, that counts.
+
+    device : str or torch.device, default="cpu"
+        Where to train and run the network, e.g. ``"cuda"``. A model fitted on a GPU can be
+        unpickled and used on a machine without one.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch order, the validation split and the posterior
+        noise. An int gives identical models and outputs on repeated fits. Global torch and
+        numpy random states are never used or changed.
+
+    verbose : int, default=0
+        Print a table of losses per epoch when positive.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net. Its ``history`` holds, per epoch and per batch,
+        ``train_loss``, ``train_reconstruction`` and ``train_kl`` (and their ``valid_``
+        counterparts with early stopping); ``net_.module_`` is the PyTorch module.
+
+    n_components_ : int
+        Width of the codes that ``transform`` returns.
+
+    n_iter_ : int
+        Number of epochs run, summed over ``fit`` and later ``partial_fit`` calls.
+
+    loss_curve_ : list of float
+        Training loss (negative ELBO with the training ``beta``, nats per row) per epoch.
+
+    validation_loss_curve_ : list of float or None
+        Loss on the held-out rows per epoch, computed at the posterior mean; ``None`` when
+        ``early_stopping=False``.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear counterpart with closed-form fit.
+    sklearn.decomposition.FactorAnalysis : Linear Gaussian latent variable model.
+
+    Notes
+    -----
+    ``score_samples`` returns the evidence lower bound (ELBO), a lower bound on the
+    log-likelihood of each row in nats, measured in the units of the input: rescaling the
+    data by a factor ``c`` shifts a Gaussian model's scores by ``-n_features * log(c)``.
+
+    References
+    ----------
+    Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes. ICLR.
+
+    Higgins, I. et al. (2017). beta-VAE: Learning Basic Visual Concepts with a Constrained
+    Variational Framework. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
+    >>> Z = vae.fit_transform(X / 16)
+    >>> Z.shape
+    (1797, 2)
+    >>> vae.inverse_transform(Z).shape
+    (1797, 64)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        beta=1.0,
+        hidden_layer_sizes=(256, 256),
+        likelihood="gaussian",
+        max_iter=200,
+        batch_size=128,
+        learning_rate_init=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.beta = beta
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.likelihood = likelihood
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None):
+        """Train a new model on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VAETransformer
+            The fitted estimator.
+        """
+        self._fit(X, incremental=False)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, starting from the current model if there is one.
+
+        No validation split is held out and no stopping rule applies: each call is one
+        pass over ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VAETransformer
+            The updated estimator.
+        """
+        self._fit(X, incremental=True)
+        return self
+
+    def _fit(self, X, incremental):
+        check_params(self)
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        device = check_device(self.device)
+        first_call = not (incremental and hasattr(self, "net_"))
+        X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+        if self.n_components > X.shape[1]:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most the number of features, "
+                f"n_features={X.shape[1]}."
+            )
+        if self.likelihood == "bernoulli":
+            check_unit_interval(X, self.likelihood)
+        feature_mean, feature_scale = feature_statistics(X)
+
+        if first_call:
+            self._forget_fit()
+            net = self._build_net(X.shape[1], hidden, device, feature_mean, feature_scale,
+                                  incremental=incremental)
+        else:
+            net = self.net_
+        X32 = _as_tensor(X, "cpu")
+        try:
+            if incremental:
+                net.partial_fit(X32, epochs=1)
+            else:
+                net.fit(X32)
+        except NonFiniteLossError as exc:
+            self._forget_fit()
+            raise ValueError(
+                f"Training diverged: {exc}. Try a smaller learning_rate_init (now "
+                f"{self.learning_rate_init}), standardising X (e.g. with StandardScaler), "
+                "or a larger batch_size."
+            ) from None
+
+        self.net_ = net
+        self.n_components_ = self.n_components
+        history = net.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
+        self.validation_loss_curve_ = (
+            [float(v) for v in history[:, "valid_loss"]] if net.train_split else None
+        )
+
+    def _forget_fit(self):
+        """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
+        fitted = ("net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_")
+        for name in fitted:
+            self.__dict__.pop(name, None)
+
+    def _build_net(self, n_features, hidden, device, feature_mean, feature_scale, *,
+                   incremental):
+        """Map the flat estimator parameters onto skorch's routed ones."""
+        seed = seed_from_random_state(self.random_state)
+        use_split = self.early_stopping and not incremental
+        monitor = "valid_loss" if use_split else "train_loss"
+        stopping = EarlyStopping(
+            monitor=monitor,
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            load_best=use_split,
+            sink=print,
+        )
+        net = VAENet(
+            VAEModule,
+            module__n_features=n_features,
+            module__n_components=self.n_components,
+            module__hidden_layer_sizes=hidden,
+            module__likelihood=self.likelihood,
+            module__feature_mean=feature_mean,
+            module__feature_scale=feature_scale,
+            module__seed=seed,
+            criterion__beta=self.beta,
+            criterion__prior="normal",
+            optimizer=torch.optim.Adam,
+            lr=self.learning_rate_init,
+            max_epochs=self.max_iter,
+            batch_size=self.batch_size,
+            train_split=RandomRowSplit(self.validation_fraction, seed) if use_split else None,
+            callbacks=[("early_stopping", stopping)],
+            device=device,
+            verbose=self.verbose,
+            seed=seed,
+        )
+        return net.initialize()
+
+    # ---------------------------------------------------------------- inference
+
+    def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
+        """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
+        out = np.empty((X.shape[0], n_outputs), dtype=dtype)
+        module = self.net_.module_
+        module.eval()
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], _INFERENCE_BATCH_ROWS):
+                rows = slice(start, start + _INFERENCE_BATCH_ROWS)
+                batch = _as_tensor(X[rows], self.net_.device)
+                n_rows = len(batch)
+                if n_rows < _INFERENCE_BATCH_ROWS:
+                    padding = batch.new_zeros(_INFERENCE_BATCH_ROWS - n_rows, batch.shape[1])
+                    batch = torch.cat([batch, padding])
+                result = batch_fn(batch)[:n_rows]
+                out[rows] = result.reshape(n_rows, n_outputs).cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "The model produced non-finite values for this input; its values may lie "
+                "far outside the range of the training data."
+            )
+        return out
+
+    def _check_fitted_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def transform(self, X):
+        """Posterior means of the latent code for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Latent codes, of the same dtype as ``X`` (float32 or float64).
+        """
+        X = self._check_fitted_input(X)
+        module = self.net_.module_
+        prior = self.net_.criterion_.prior
+        return self._map_batches(
+            X, lambda x: prior.code(*module.encode(x)), self.n_components, X.dtype
+        )
+
+    def inverse_transform(self, X):
+        """Decode latent codes back to data space (the decoder's mean).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. from ``transform``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstructed rows in the units of the training data.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"inverse_transform expects codes with n_components={self.n_components} "
+                f"columns, got X with {Z.shape[1]} columns."
+            )
+        module = self.net_.module_
+        return self._map_batches(
+            Z, lambda z: module.likelihood.mean(module.decode(z)), self.n_features_in_,
+            Z.dtype,
+        )
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw new rows: decode codes drawn from the prior.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same rows on every call.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Decoder means of the drawn codes, in the units of the training data.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        seed = seed_from_random_state(check_random_state(random_state)
+                                      if random_state is not None else None)
+        generator = torch.Generator().manual_seed(seed)
+        Z = self.net_.criterion_.prior.sample(n_samples, self.n_components, generator)
+        return self.inverse_transform(Z.numpy().astype(np.float64))
+
+    def score_samples(self, X):
+        """Evidence lower bound of each row, in nats, computed with ``beta=1``.
+
+        The ELBO is a lower bound on ``log p(x)`` in the units of the input (higher is
+        better), whatever ``beta`` the model was trained with, so that models trained with
+        different ``beta`` or ``n_components`` compare fairly. The expectation over the
+        posterior uses a fixed set of draws, so each row's score is deterministic.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ELBO per row, in nats.
+        """
+        X = self._check_fitted_input(X)
+        return self._map_batches(X, self.net_.elbo, 1, np.float64).ravel()
+
+    def score(self, X, y=None):
+        """Mean evidence lower bound of the rows of ``X``, in nats (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean of ``score_samples(X)``.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self):
+        # Read from a fitted attribute, so that get_feature_names_out needs a fit.
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

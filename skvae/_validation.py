@@ -1,0 +1,112 @@
+"""Parameter and data checks, and seeding.
+
+This is the only module that imports scikit-learn's private API (its parameter-constraint
+helpers), so that a change there is mended in one place.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+# Rows read at a time when a statistic is computed in float64: bounds the extra memory.
+_STATS_CHUNK_ROWS = 65536
+
+
+def check_params(estimator) -> None:
+    """Check ``estimator``'s parameters against its ``_parameter_constraints`` table."""
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )
+
+
+def check_hidden_layer_sizes(hidden_layer_sizes) -> tuple[int, ...]:
+    """Return the hidden widths as a tuple of positive ints, or raise ``ValueError``."""
+    if isinstance(hidden_layer_sizes, Integral):
+        hidden_layer_sizes = (hidden_layer_sizes,)
+    sizes = tuple(hidden_layer_sizes)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ValueError(
+            "hidden_layer_sizes must be a sequence of positive integers, "
+            f"got {hidden_layer_sizes!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def check_device(device) -> torch.device:
+    """Parse ``device`` and make sure this machine has it."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine; "
+            "use device='cpu'."
+        )
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return parsed
+
+
+def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of ``X``, computed in float64 chunks.
+
+    Raises ``ValueError`` when the values are so large that standardising them overflows,
+    or too large for the float32 arithmetic that training uses.
+    """
+    n_samples, n_features = X.shape
+    total = np.zeros(n_features)
+    total_sq = np.zeros(n_features)
+    largest = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, n_samples, _STATS_CHUNK_ROWS):
+            chunk = X[start : start + _STATS_CHUNK_ROWS].astype(np.float64)
+            total += chunk.sum(axis=0)
+            total_sq += np.square(chunk).sum(axis=0)
+            largest = max(largest, float(np.abs(chunk).max()))
+        mean = total / n_samples
+        variance = np.maximum(total_sq / n_samples - np.square(mean), 0.0)
+    if not (np.all(np.isfinite(variance)) and largest < np.sqrt(np.finfo(np.float32).max)):
+        raise ValueError(
+            f"X contains values too large to standardise without overflow (largest "
+            f"magnitude {largest:.3g}); divide X by a constant so that its values are "
+            "well below 1e19."
+        )
+    # Catastrophic cancellation can leave a tiny spread for constant features: treat
+    # anything below float32 resolution of the mean as constant, and use scale 1 there.
+    std = np.sqrt(variance)
+    constant = std <= 1e-6 * np.maximum(np.abs(mean), 1e-30)
+    std[constant | (std == 0)] = 1.0
+    return mean, std
+
+
+def check_unit_interval(X: np.ndarray, likelihood: str) -> None:
+    """The Bernoulli likelihood models values in [0, 1]; reject anything else."""
+    low, high = float(X.min()), float(X.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"likelihood={likelihood!r} needs X in [0, 1], got values in "
+            f"[{low:.4g}, {high:.4g}]; scale X (e.g. with MinMaxScaler) or use "
+            "likelihood='gaussian'."
+        )
+
+
+def seed_from_random_state(random_state) -> int:
+    """An int seed for torch generators that leaves numpy's global RNG untouched.
+
+    ``None`` takes fresh entropy from the operating system, rather than drawing from
+    ``np.random``'s global state as ``check_random_state(None)`` would.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))
