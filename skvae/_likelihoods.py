@@ -23,27 +23,28 @@ class GaussianLikelihood(nn.Module):
 
     Parameters
     ----------
-    initial_scale : float
-        Starting value of the scale, in the units of the data.
-    min_scale : float
-        Lower bound on the scale, so that a perfectly reconstructed training set cannot drive
-        the log-density to infinity.
+    data_scale : float
+        Typical spread of the data, in its units. The scale starts there and is learned in
+        multiples of it, so training behaves the same whatever the units of the data.
+    min_relative_scale : float
+        Floor on the scale, as a fraction of ``data_scale``, so that a perfectly
+        reconstructed training set cannot drive the log-density to infinity.
     """
 
-    def __init__(self, initial_scale: float = 1.0, min_scale: float = 1e-3):
+    def __init__(self, data_scale: float = 1.0, min_relative_scale: float = 1e-3):
         super().__init__()
-        self.min_scale = float(min_scale)
-        excess = max(float(initial_scale) - self.min_scale, 1e-6)
-        # softplus parameterisation: positive, smooth, and bounded below by min_scale.
-        self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(excess))))
+        self.register_buffer("data_scale", torch.tensor(float(data_scale)))
+        self.min_relative_scale = float(min_relative_scale)
+        # softplus(raw) + floor == 1 at the start: positive, smooth, bounded below.
+        self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(1.0 - min_relative_scale))))
 
     @classmethod
     def for_data(cls, data_scale: float) -> "GaussianLikelihood":
-        """Start at the data's own spread, with a floor a thousand times smaller."""
-        return cls(initial_scale=data_scale, min_scale=1e-3 * data_scale)
+        return cls(data_scale=data_scale)
 
     def scale(self) -> torch.Tensor:
-        return F.softplus(self.raw_scale) + self.min_scale
+        """The observation noise's standard deviation, in the units of the data."""
+        return self.data_scale * (F.softplus(self.raw_scale) + self.min_relative_scale)
 
     def unstandardise(self, out, feature_mean, feature_scale):
         """The decoder predicts standardised values; report them in data units."""

@@ -144,7 +144,8 @@ class VAENet(NeuralNet):
         return super()._default_callbacks[:-1] + terms + super()._default_callbacks[-1:]
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        batch_seed, noise_seed = np.random.SeedSequence([self.seed, len(self.history)]).generate_state(2)
+        streams = np.random.SeedSequence([self.seed, len(self.history)])
+        batch_seed, noise_seed = streams.generate_state(2)
         self.batch_generator_ = torch.Generator().manual_seed(int(batch_seed))
         self.noise_generator_ = torch.Generator(self.device).manual_seed(int(noise_seed))
         try:

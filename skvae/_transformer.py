@@ -481,6 +481,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         return float(np.mean(self.score_samples(X)))
 
+    def __sklearn_is_fitted__(self):
+        # Fitted means a trained net: a fit that failed after validating X is not fitted.
+        return hasattr(self, "net_")
+
     @property
     def _n_features_out(self):
         # Read from a fitted attribute, so that get_feature_names_out needs a fit.
