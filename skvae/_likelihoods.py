@@ -15,28 +15,36 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class GaussianLikelihood(nn.Module):
-    """Normal likelihood with a learned observation scale shared by all features.
+    """Normal likelihood with one observation scale shared by all features, fitted in
+    closed form.
 
-    One shared scale (rather than one per feature) keeps the model from explaining whole
-    features away as noise: with the scale at its optimum, sigma**2 equals the mean squared
-    reconstruction error, so the reconstruction term behaves like a calibrated squared error.
+    For a shared scale the best value is known exactly: sigma**2 is the mean squared
+    reconstruction error. In training each batch uses that optimum (a "calibrated
+    decoder", Rybkin et al. 2021), so the balance between reconstruction and KL follows
+    the decoder's progress at once instead of lagging behind a slowly learned parameter;
+    a lagging, too large scale makes latent dimensions look useless and collapse. A running
+    average of the batch optima is kept for evaluation, sampling and scores. One shared
+    scale, rather than one per feature, keeps the model from explaining whole features away
+    as noise, and weighs features by squared error as PCA does.
 
     Parameters
     ----------
     data_scale : float
-        Typical spread of the data, in its units. The scale starts there and is learned in
-        multiples of it, so training behaves the same whatever the units of the data.
+        Typical spread of the data, in its units: the starting scale.
     min_relative_scale : float
         Floor on the scale, as a fraction of ``data_scale``, so that a perfectly
         reconstructed training set cannot drive the log-density to infinity.
+    momentum : float
+        Weight of each training batch in the running estimate.
     """
 
-    def __init__(self, data_scale: float = 1.0, min_relative_scale: float = 1e-3):
+    def __init__(
+        self, data_scale: float = 1.0, min_relative_scale: float = 1e-3, momentum: float = 0.05
+    ):
         super().__init__()
-        self.register_buffer("data_scale", torch.tensor(float(data_scale)))
-        self.min_relative_scale = float(min_relative_scale)
-        # softplus(raw) + floor == 1 at the start: positive, smooth, bounded below.
-        self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(1.0 - min_relative_scale))))
+        self.min_variance = float(min_relative_scale * data_scale) ** 2
+        self.momentum = momentum
+        self.register_buffer("variance", torch.tensor(float(data_scale) ** 2))
 
     @classmethod
     def for_data(cls, data_scale: float) -> "GaussianLikelihood":
@@ -44,17 +52,23 @@ class GaussianLikelihood(nn.Module):
 
     def scale(self) -> torch.Tensor:
         """The observation noise's standard deviation, in the units of the data."""
-        return self.data_scale * (F.softplus(self.raw_scale) + self.min_relative_scale)
+        return self.variance.sqrt()
 
     def unstandardise(self, out, feature_mean, feature_scale):
         """The decoder predicts standardised values; report them in data units."""
         return torch.addcmul(feature_mean, out, feature_scale)
 
     def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        scale = self.scale()
-        z = (x - decoded) / scale
-        per_feature = -0.5 * z.square() - torch.log(scale) - 0.5 * _LOG_2PI
-        return per_feature.sum(dim=-1)
+        squared_error = (x - decoded).square()
+        if self.training:
+            # The batch optimum; no gradient flows through it, none is needed: at the
+            # optimum the derivative with respect to the scale is zero.
+            variance = squared_error.detach().mean().clamp(min=self.min_variance)
+            self.variance.lerp_(variance, self.momentum)
+        else:
+            variance = self.variance
+        per_feature = squared_error / variance + torch.log(variance) + _LOG_2PI
+        return -0.5 * per_feature.sum(dim=-1)
 
     def mean(self, decoded: torch.Tensor) -> torch.Tensor:
         return decoded

@@ -25,23 +25,33 @@ class NonFiniteLossError(ValueError):
 
 
 class NegativeELBO(nn.Module):
-    """Criterion: mean over rows of ``reconstruction + beta * KL``, in nats.
+    """Criterion: mean over rows of ``reconstruction + beta * KL``, in nats, with free bits.
 
     The reconstruction term is the negative log-likelihood summed over features, so that
-    with ``beta=1`` the loss is the negative evidence lower bound.
+    with ``beta=1`` and ``free_bits=0`` the loss is the negative evidence lower bound.
+
+    With ``free_bits > 0`` each latent dimension's KL, averaged over the batch, is charged
+    no less than ``free_bits`` nats (Kingma et al. 2016). A dimension may then carry that
+    much information at no cost, so training does not switch dimensions off before the
+    decoder has learnt to use them: without it a dimension that starts out unused gets no
+    gradient to become useful, and the model settles for fewer dimensions than the data
+    has.
     """
 
-    def __init__(self, beta: float = 1.0, prior: str = "normal"):
+    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, prior: str = "normal"):
         super().__init__()
         self.beta = beta
+        self.free_bits = free_bits
         self.prior = make_prior(prior)
 
     def forward(self, y_pred, x, likelihood):
         """Return ``(loss, reconstruction per row, KL per row)``."""
         decoded, mean, log_var = y_pred
         reconstruction = -likelihood.log_prob(x, decoded)
-        kl = self.prior.kl(mean, log_var).sum(dim=-1)
-        return (reconstruction + self.beta * kl).mean(), reconstruction, kl
+        kl_per_component = self.prior.kl(mean, log_var)
+        charged_kl = kl_per_component.mean(dim=0).clamp(min=self.free_bits).sum()
+        loss = reconstruction.mean() + self.beta * charged_kl
+        return loss, reconstruction, kl_per_component.sum(dim=-1)
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -175,14 +185,18 @@ class VAENet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss, reconstruction, kl = self.criterion_(y_pred, X, self.module_.likelihood)
-        loss_value = loss.item()
+        # One synchronisation for all recorded terms.
+        loss_value, mean_reconstruction, mean_kl = (
+            torch.stack([loss.detach(), reconstruction.mean(), kl.mean()]).tolist()
+        )
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(
                 f"the training loss became {loss_value} in epoch {len(self.history)}"
             )
         prefix = "train" if training else "valid"
-        self.history.record_batch(f"{prefix}_reconstruction", reconstruction.mean().item())
-        self.history.record_batch(f"{prefix}_kl", kl.mean().item())
+        history = self.history
+        history.record_batch(f"{prefix}_reconstruction", mean_reconstruction)
+        history.record_batch(f"{prefix}_kl", mean_kl)
         return loss
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,7 @@ def test_use_before_fit(X, call):
     [
         ({"n_components": 0}, "'n_components' parameter of VAETransformer must be an int"),
         ({"beta": -1.0}, "'beta' parameter .* must be a float in the range \\[0.0, inf\\)"),
+        ({"free_bits": -0.5}, "'free_bits' parameter"),
         ({"likelihood": "poisson"}, "'likelihood' parameter .* must be a str among"),
         ({"max_iter": 0}, "'max_iter' parameter"),
         ({"batch_size": 0}, "'batch_size' parameter"),
