@@ -41,6 +41,8 @@ sphinx_gallery_conf = {
     # Run every script whose name starts with ``plot_``.
     "filename_pattern": "/plot_",
     "download_all_examples": False,
+    # Do not write sg_execution_times.rst into the source tree.
+    "write_computation_times": False,
 }
 
 # -- HTML output -------------------------------------------------------------
