@@ -1,0 +1,261 @@
+"""Training and inference speed, against the machine's matmul peak and a plain PyTorch loop.
+
+All timings use torch's default thread count. The hand-written loop is built from what the
+fitted estimator actually used (module arguments, optimizer class and settings), so it
+tracks the estimator's internals instead of a copy of them.
+"""
+
+import inspect
+import time
+
+import numpy as np
+import torch
+from _common import digits_unit, estimator_defaults, format_table, log, median, timed
+from sklearn.decomposition import PCA
+from torch import nn
+
+from skvae import VAETransformer
+from skvae._module import VAEModule
+
+MATMUL_SHAPES = ((128, 256, 256), (1024, 256, 256), (2048, 2048, 2048))
+TRANSFORM_ROWS = 200_000
+N_FEATURES = 64
+
+
+# ------------------------------------------------------------------------- matmul peak
+
+def _matmul_gflops(m, k, n, min_seconds):
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    out = torch.empty(m, n)
+    torch.mm(a, b, out=out)  # warm-up: first call picks kernels and allocates
+    reps, start = 0, time.perf_counter()
+    while True:
+        torch.mm(a, b, out=out)
+        reps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return 2.0 * m * k * n * reps / elapsed / 1e9
+
+
+def _matmul(quick):
+    min_seconds = 0.3 if quick else 1.0
+    rows = []
+    for m, k, n in MATMUL_SHAPES:
+        # Best of three windows: the peak is what the hardware can do, not an average.
+        gflops = max(_matmul_gflops(m, k, n, min_seconds) for _ in range(3))
+        rows.append({"shape": f"{m}x{k} @ {k}x{n}", "gflops": gflops})
+    return rows, max(r["gflops"] for r in rows)
+
+
+# ---------------------------------------------------------------- hand-written loop
+
+def _linear_macs(module: nn.Module) -> int:
+    """Sum of in*out over the Linear layers: multiply-adds per row of one forward pass."""
+    return sum(m.in_features * m.out_features for m in module.modules()
+               if isinstance(m, nn.Linear))
+
+
+def _reference(X, params):
+    """Module and optimizer settings read from a short fit with the same parameters."""
+    vae = VAETransformer(**{**params, "max_iter": 1}).fit(X)
+    net = vae.net_
+    optimizer = net.optimizer_
+    accepted = inspect.signature(type(optimizer)).parameters
+    opt_kwargs = {k: v for k, v in optimizer.defaults.items() if k in accepted}
+    return {
+        "module_kwargs": net.get_params_for("module"),
+        "optimizer_class": type(optimizer),
+        "optimizer_kwargs": opt_kwargs,
+        "beta": float(net.get_params_for("criterion").get("beta", params["beta"])),
+        "batch_size": params["batch_size"],
+        "seed": int(getattr(net, "seed", params["random_state"])),
+        "macs_per_row": _linear_macs(net.module_),
+    }
+
+
+def _hand_fit(X32: torch.Tensor, ref: dict, epochs: int) -> float:
+    """Plain PyTorch training doing the estimator's work; returns the last epoch's loss."""
+    module = VAEModule(**ref["module_kwargs"])
+    module.train()
+    optimizer = ref["optimizer_class"](module.parameters(), **ref["optimizer_kwargs"])
+    batch_gen = torch.Generator().manual_seed(ref["seed"])
+    noise_gen = torch.Generator().manual_seed(ref["seed"] + 1)
+    n_rows, batch_size, beta = len(X32), ref["batch_size"], ref["beta"]
+    n_components = module.n_components
+    epoch_loss = 0.0
+    for _ in range(epochs):
+        shuffled = X32[torch.randperm(n_rows, generator=batch_gen)]
+        epoch_loss = 0.0
+        for start in range(0, n_rows, batch_size):
+            x = shuffled[start : start + batch_size]
+            noise = torch.randn((len(x), n_components), generator=noise_gen)
+            decoded, mean, log_var = module(x, noise)
+            kl = 0.5 * (mean.square() + log_var.exp() - log_var - 1.0)
+            loss = (-module.likelihood.log_prob(x, decoded) + beta * kl.sum(dim=-1)).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            # Any real loop reads the loss back; the estimator does so every batch too.
+            epoch_loss += loss.item() * len(x)
+    return epoch_loss / n_rows
+
+
+def _skvae_fit(X, params, epochs):
+    vae = VAETransformer(**params).fit(X)
+    if vae.n_iter_ != epochs:
+        raise RuntimeError(f"expected {epochs} epochs, the estimator ran {vae.n_iter_}")
+    return vae.loss_curve_[-1]
+
+
+def _fit_vs_hand(X, params, epochs, pairs):
+    X32 = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    ref = _reference(X, params)
+    _hand_fit(X32, ref, epochs)  # warm-up of each, so that neither pays first-call costs
+    _skvae_fit(X, params, epochs)
+    hand, skvae, losses = [], [], []
+    # Alternating runs: drift in machine speed hits both sides alike.
+    for i in range(pairs):
+        hand_loss, t_hand = timed(_hand_fit, X32, ref, epochs)
+        skvae_loss, t_skvae = timed(_skvae_fit, X, params, epochs)
+        hand.append(t_hand)
+        skvae.append(t_skvae)
+        losses.append((hand_loss, skvae_loss))
+        log(f"speed: pair {i + 1}/{pairs} hand {t_hand:.2f}s skvae {t_skvae:.2f}s")
+    return ref, {
+        "hand_s": hand, "skvae_s": skvae,
+        "hand_median_s": median(hand), "skvae_median_s": median(skvae),
+        "ratio_median": median([s / h for s, h in zip(skvae, hand)]),
+        "final_loss_hand_skvae": losses,
+        "optimizer": ref["optimizer_class"].__name__,
+        "optimizer_kwargs": {k: repr(v) for k, v in ref["optimizer_kwargs"].items()},
+    }
+
+
+# ------------------------------------------------------------------ epoch time vs limit
+
+def _epoch_vs_limit(X, params, epochs, peak, default_epoch_s, macs_per_row, repeats):
+    n_rows = len(X)
+    flops_per_epoch = 6.0 * n_rows * macs_per_row
+    limit_s = flops_per_epoch / (peak * 1e9)
+    cases = [("default", params["batch_size"], default_epoch_s)]
+    for label, batch_size in (("128", 128), ("full batch", n_rows)):
+        p = {**params, "batch_size": batch_size}
+        _skvae_fit(X, p, epochs)  # warm-up at this batch size
+        times = [timed(_skvae_fit, X, p, epochs)[1] for _ in range(repeats)]
+        cases.append((label, batch_size, median(times) / epochs))
+    return {
+        "flops_per_epoch": flops_per_epoch, "limit_epoch_s": limit_s,
+        "cases": [{"label": label, "batch_size": b, "epoch_s": t, "ratio": t / limit_s}
+                  for label, b, t in cases],
+    }
+
+
+# ------------------------------------------------------------------- transform speed
+
+def _transform(peak, quick):
+    rows = TRANSFORM_ROWS // 4 if quick else TRANSFORM_ROWS
+    X = np.random.default_rng(0).standard_normal((rows, N_FEATURES), dtype=np.float32)
+    fit_rows = X[:20_000]
+    vae = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(fit_rows)
+    pca = PCA(n_components=2).fit(fit_rows)
+    encoder_macs = _linear_macs(vae.net_.module_.encoder)
+    vae.transform(X[:10_000])  # warm-up
+    pca.transform(X[:10_000])
+    repeats = 3
+    t_vae = median([timed(vae.transform, X)[1] for _ in range(repeats)])
+    t_pca = median([timed(pca.transform, X)[1] for _ in range(repeats)])
+    gflops = 2.0 * rows * encoder_macs / t_vae / 1e9
+    return {
+        "rows": rows, "n_features": N_FEATURES, "encoder_macs_per_row": encoder_macs,
+        "vae_s": t_vae, "vae_rows_per_s": rows / t_vae, "vae_gflops": gflops,
+        "percent_of_peak": 100.0 * gflops / peak,
+        "pca_s": t_pca, "pca_rows_per_s": rows / t_pca,
+    }
+
+
+# ------------------------------------------------------------------------------ run
+
+def run(quick: bool = False):
+    threads = torch.get_num_threads()
+    defaults = estimator_defaults()
+    epochs = 5 if quick else 20
+    pairs = 2 if quick else 7
+    X = digits_unit()
+    params = {**defaults, "n_components": 2, "max_iter": epochs,
+              "n_iter_no_change": epochs + 100, "random_state": 0}
+
+    log("speed: matmul peak")
+    matmul, peak = _matmul(quick)
+    log("speed: fit vs hand-written loop")
+    ref, fit = _fit_vs_hand(X, params, epochs, pairs)
+    default_epoch_s = fit["skvae_median_s"] / epochs
+    log("speed: epoch time vs FLOP limit")
+    limit = _epoch_vs_limit(X, params, epochs, peak, default_epoch_s, ref["macs_per_row"],
+                            repeats=1 if quick else 3)
+    log("speed: transform throughput")
+    transform = _transform(peak, quick)
+
+    results = {
+        "torch_threads": threads, "torch_version": torch.__version__,
+        "estimator_defaults": {k: repr(v) for k, v in defaults.items()},
+        "epochs": epochs, "pairs": pairs, "n_rows": len(X),
+        "hidden_layer_sizes": list(ref["module_kwargs"]["hidden_layer_sizes"]),
+        "batch_size": params["batch_size"], "macs_per_row": ref["macs_per_row"],
+        "matmul": matmul, "peak_gflops": peak, "fit_vs_hand": fit,
+        "epoch_vs_limit": limit, "transform": transform,
+    }
+    return results, _report(results)
+
+
+def _report(r) -> str:
+    head = (f"torch {r['torch_version']}, torch.get_num_threads() = {r['torch_threads']}")
+    text = format_table(
+        "Speed a: torch.mm float32 throughput",
+        ["shape", "GFLOP/s"],
+        [[m["shape"], f"{m['gflops']:.1f}"] for m in r["matmul"]],
+        notes=[head, f"peak (max) = {r['peak_gflops']:.1f} GFLOP/s"],
+    )
+    fit = r["fit_vs_hand"]
+    ok = fit["ratio_median"] <= 1.05
+    opt_args = ", ".join(f"{k}={v}" for k, v in fit["optimizer_kwargs"].items())
+    text += "\n" + format_table(
+        "Speed b: VAETransformer.fit vs hand-written PyTorch loop",
+        ["variant", "median s", "runs s"],
+        [["hand-written loop", f"{fit['hand_median_s']:.3f}",
+          " ".join(f"{t:.2f}" for t in fit["hand_s"])],
+         ["VAETransformer.fit", f"{fit['skvae_median_s']:.3f}",
+          " ".join(f"{t:.2f}" for t in fit["skvae_s"])]],
+        notes=[f"digits/16 ({r['n_rows']} rows), n_components=2, hidden "
+               f"{tuple(r['hidden_layer_sizes'])}, batch_size {r['batch_size']}, "
+               f"{r['epochs']} epochs, {r['pairs']} alternating pairs",
+               f"optimizer {fit['optimizer']}({opt_args})",
+               f"skvae / hand (median of per-pair ratios) = {fit['ratio_median']:.3f}  "
+               f"target <= 1.05: {'PASS' if ok else 'FAIL'}"],
+    )
+    limit = r["epoch_vs_limit"]
+    rows = []
+    for case in limit["cases"]:
+        verdict = "PASS" if case["ratio"] <= 2 else "FAIL"
+        rows.append([case["label"], case["batch_size"], f"{1e3 * case['epoch_s']:.2f}",
+                     f"{1e3 * limit['limit_epoch_s']:.2f}", f"{case['ratio']:.2f}",
+                     verdict if case["label"] == "default" else "(context)"])
+    text += "\n" + format_table(
+        "Speed c: epoch time vs FLOP limit",
+        ["batch", "batch_size", "epoch ms", "limit ms", "measured/limit", "target <= 2"],
+        rows,
+        notes=[f"FLOPs per epoch = 6 x {r['n_rows']} rows x {r['macs_per_row']} MACs per "
+               f"row = {limit['flops_per_epoch'] / 1e9:.3f} GFLOP; limit = FLOPs / peak"],
+    )
+    t = r["transform"]
+    verdict = "PASS" if t["percent_of_peak"] >= 70 else "FAIL"
+    text += "\n" + format_table(
+        "Speed d: transform throughput",
+        ["model", "rows", "seconds", "rows/s", "GFLOP/s", "% of peak"],
+        [["VAETransformer", t["rows"], f"{t['vae_s']:.3f}", f"{t['vae_rows_per_s']:.3g}",
+          f"{t['vae_gflops']:.1f}", f"{t['percent_of_peak']:.0f}"],
+         ["PCA(2)", t["rows"], f"{t['pca_s']:.3f}", f"{t['pca_rows_per_s']:.3g}", "-", "-"]],
+        notes=[f"{t['rows']} x {t['n_features']} float32 rows; encoder "
+               f"{t['encoder_macs_per_row']} MACs per row; target >= 70% of peak: "
+               f"{verdict}"],
+    )
+    return text
