@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
@@ -451,9 +450,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        seed = seed_from_random_state(check_random_state(random_state)
-                                      if random_state is not None else None)
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
         Z = self.net_.criterion_.prior.sample(n_samples, self.n_components, generator)
         return self.inverse_transform(Z.numpy().astype(np.float64))
 

@@ -8,6 +8,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
     StrOptions,
@@ -109,4 +110,5 @@ def seed_from_random_state(random_state) -> int:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(random_state, Integral):
         return int(random_state)
-    return int(random_state.randint(np.iinfo(np.int32).max))
+    # check_random_state rejects anything that is not a RandomState with a clear message.
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
