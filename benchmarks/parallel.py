@@ -22,7 +22,8 @@ def _grid_search(X, n_jobs, max_iter):
     search = GridSearchCV(VAETransformer(random_state=0, max_iter=max_iter), PARAM_GRID,
                           cv=CV, n_jobs=n_jobs)
     _, seconds = timed(search.fit, X)
-    return search.cv_results_["mean_test_score"], seconds
+    ranks = search.cv_results_["rank_test_score"].tolist()
+    return search.cv_results_["mean_test_score"], seconds, ranks
 
 
 def _worker_threads():
@@ -39,11 +40,11 @@ def run(quick: bool = False):
     X = digits_unit()
     cores = os.cpu_count()
     log("parallel: GridSearchCV n_jobs=1")
-    scores_1, t_1 = _grid_search(X, 1, max_iter)
+    scores_1, t_1, ranks_1 = _grid_search(X, 1, max_iter)
     log("parallel: GridSearchCV n_jobs=2 (workers start)")
-    scores_2, t_2 = _grid_search(X, 2, max_iter)
+    scores_2, t_2, ranks_2 = _grid_search(X, 2, max_iter)
     log("parallel: GridSearchCV n_jobs=2 (workers reused)")
-    scores_2w, t_2w = _grid_search(X, 2, max_iter)
+    scores_2w, t_2w, ranks_2w = _grid_search(X, 2, max_iter)
     threads, omp = _worker_threads()
     # Same search in this process with the workers' thread count: tells whether any
     # difference comes from the thread count (summation order) or from the parallelism.
@@ -51,7 +52,7 @@ def run(quick: bool = False):
     main_threads = torch.get_num_threads()
     torch.set_num_threads(max(threads))
     try:
-        scores_1m, t_1m = _grid_search(X, 1, max_iter)
+        scores_1m, t_1m, ranks_1m = _grid_search(X, 1, max_iter)
     finally:
         torch.set_num_threads(main_threads)
     results = {
@@ -67,6 +68,8 @@ def run(quick: bool = False):
         "identical_warm": bool(np.array_equal(scores_1, scores_2w)),
         "max_abs_diff": float(np.max(np.abs(scores_1 - scores_2))),
         "max_abs_diff_warm": float(np.max(np.abs(scores_1 - scores_2w))),
+        "ranks_n_jobs_1": ranks_1, "ranks_n_jobs_2": ranks_2,
+        "same_ranking": ranks_1 == ranks_2 == ranks_2w == ranks_1m,
         "worker_torch_threads": threads, "worker_omp_num_threads": omp,
         "oversubscribed": 2 * max(threads) > cores,
     }
@@ -94,6 +97,8 @@ def _report(r) -> str:
                "random_state=0",
                f"torch threads: main process {r['main_torch_threads']}, loky workers "
                f"{workers} (OMP_NUM_THREADS there: {', '.join(r['worker_omp_num_threads'])})",
+               f"rank_test_score equal in all four runs (same best parameters): "
+               f"{r['same_ranking']}",
                f"2 workers x {max(r['worker_torch_threads'])} threads on {r['cpu_count']} "
                f"cores: {'OVERSUBSCRIBED' if r['oversubscribed'] else 'no oversubscription'}"],
     )

@@ -163,7 +163,7 @@ def _transform(peak, quick):
     encoder_macs = _linear_macs(vae.net_.module_.encoder)
     vae.transform(X[:10_000])  # warm-up
     pca.transform(X[:10_000])
-    repeats = 3
+    repeats = 5
     t_vae = median([timed(vae.transform, X)[1] for _ in range(repeats)])
     t_pca = median([timed(pca.transform, X)[1] for _ in range(repeats)])
     gflops = 2.0 * rows * encoder_macs / t_vae / 1e9

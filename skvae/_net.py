@@ -72,8 +72,9 @@ class RowDataset(torch.utils.data.Dataset):
 class RowBatches:
     """Yield ``(batch, None)`` pairs by slicing or gathering a ``RowDataset``'s tensor.
 
-    Shuffled orders come from ``generator``; batches are moved to ``device`` here, once, so
-    that the forward pass and the loss see the same tensor.
+    Shuffled orders come from ``generator``. Batches are cast to float32 and moved to
+    ``device`` here, once, so that the forward pass and the loss see the same tensor and
+    float64 data never needs a full float32 copy.
     """
 
     def __init__(self, dataset: RowDataset, batch_size, shuffle, generator, device):
@@ -97,7 +98,7 @@ class RowBatches:
                 batch = X[start : start + self.batch_size]
             else:
                 batch = X.index_select(0, order[start : start + self.batch_size])
-            yield batch.to(self.device, non_blocking=True), None
+            yield batch.to(self.device, dtype=torch.float32, non_blocking=True), None
 
 
 class RandomRowSplit:
@@ -151,7 +152,10 @@ class VAENet(NeuralNet):
             for prefix, on_train in (("train", True), ("valid", False))
             for term in ("reconstruction", "kl")
         ]
-        return super()._default_callbacks[:-1] + terms + super()._default_callbacks[-1:]
+        *base, print_log = super()._default_callbacks
+        # PrintLog formats a table every epoch even when it prints nothing: without
+        # verbose output that cost per epoch buys nothing, so it is left out.
+        return base + terms + ([print_log] if self.verbose else [])
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         streams = np.random.SeedSequence([self.seed, len(self.history)])
@@ -163,6 +167,12 @@ class VAENet(NeuralNet):
         finally:
             # Generators are per call: dropping them keeps pickles device-independent.
             self.batch_generator_ = self.noise_generator_ = None
+
+    def _set_training(self, training=True):
+        # skorch calls this before every batch; walking the module tree each time costs
+        # per-batch time, while the mode only changes between the train and valid passes.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
 
     def get_dataset(self, X, y=None):
         return X if isinstance(X, RowDataset) else RowDataset(X)

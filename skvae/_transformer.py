@@ -30,14 +30,18 @@ from ._validation import (
 _INFERENCE_BATCH_ROWS = 1024
 
 
-def _as_tensor(array: np.ndarray, device) -> torch.Tensor:
-    """A float32 tensor on ``device`` that shares memory with ``array`` where it can."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor sharing memory with ``array`` (made C-contiguous if it is not)."""
+    array = np.ascontiguousarray(array)
     with warnings.catch_warnings():
         # Read-only inputs (memmaps, frozen arrays) are only ever read here.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        tensor = torch.from_numpy(array)
-    return tensor.to(device)
+        return torch.from_numpy(array)
+
+
+def _as_tensor(array: np.ndarray, device) -> torch.Tensor:
+    """A float32 tensor on ``device`` that shares memory with ``array`` where it can."""
+    return _shared_tensor(array).to(device, dtype=torch.float32)
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -82,11 +86,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
 
-    batch_size : int, default=128
-        Rows per optimisation step.
+    batch_size : int, default=1024
+        Rows per optimisation step. Large batches keep the time of a step in matrix
+        products, where the CPU is efficient, rather than in per-step overhead; held-out
+        quality on the benchmark data sets was the same from 256 to 1024 rows.
 
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
+    learning_rate_init : float, default=2e-3
+        Adam's step size, chosen together with ``batch_size``.
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the rows and stop when their loss
@@ -201,8 +207,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         hidden_layer_sizes=(256, 256),
         likelihood="gaussian",
         max_iter=200,
-        batch_size=128,
-        learning_rate_init=1e-3,
+        batch_size=1024,
+        learning_rate_init=2e-3,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -289,12 +295,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                                   incremental=incremental)
         else:
             net = self.net_
-        X32 = _as_tensor(X, "cpu")
+        # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
+        # so no second full-size copy of X exists during training.
+        X_shared = _shared_tensor(X)
         try:
-            if incremental:
-                net.partial_fit(X32, epochs=1)
-            else:
-                net.fit(X32)
+            # partial_fit, not fit: the net is initialised already, and fit would build
+            # the module a second time. Without ``epochs`` it runs max_epochs.
+            net.partial_fit(X_shared, epochs=1 if incremental else None)
         except NonFiniteLossError as exc:
             self._forget_fit()
             raise ValueError(

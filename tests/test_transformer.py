@@ -42,6 +42,15 @@ def test_outputs_keep_the_input_dtype(X, dtype):
     assert vae.inverse_transform(Z).dtype == dtype
 
 
+def test_float64_and_float32_input_train_the_same_model(X):
+    # float64 rows are cast to float32 one batch at a time, as a full cast would do.
+    X32 = X.astype(np.float32)
+    a = VAETransformer(random_state=0, **FAST).fit(X32.astype(np.float64))
+    b = VAETransformer(random_state=0, **FAST).fit(X32)
+    assert a.loss_curve_ == b.loss_curve_
+    assert_array_equal(a.transform(X32), b.transform(X32))
+
+
 def test_integer_input_gives_float64(X):
     X_int = np.round(X * 10).astype(np.int64)
     vae = VAETransformer(random_state=0, **FAST).fit(X_int)
