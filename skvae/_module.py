@@ -7,9 +7,7 @@ import torch
 from torch import nn
 
 from ._likelihoods import make_likelihood
-
-# Keeps exp(log_var) finite in float32 whatever the encoder outputs.
-_LOG_VAR_BOUNDS = (-30.0, 20.0)
+from ._priors import make_prior
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -42,6 +40,10 @@ class VAEModule(nn.Module):
         Hidden widths of the encoder; the decoder mirrors them.
     likelihood : {"gaussian", "bernoulli"}
         Observation model, see ``_likelihoods``.
+    prior : {"normal", "laplace", "spike_slab"}
+        Latent prior, see ``_priors``; it also fixes the form of the posterior.
+    nonzero_fraction : float
+        Prior probability that a spike-and-slab component is non-zero.
     feature_mean, feature_scale : array-like of shape (n_features,)
         Per-feature location and spread of the training data. The encoder sees
         standardised rows, and a Gaussian decoder predicts in standardised units that are
@@ -52,10 +54,11 @@ class VAEModule(nn.Module):
 
     Notes
     -----
-    ``forward(x, noise=None)`` returns the plain tuple
-    ``(decoded, posterior_mean, posterior_log_var)``. With ``noise`` (standard normal,
-    shape ``(n_rows, n_components)``) the decoder sees the reparameterised draw
-    ``mean + exp(log_var / 2) * noise``; without it, the posterior mean.
+    ``forward(x, noise=None)`` returns the plain tuple ``(decoded, *posterior)``, where
+    ``posterior`` is the prior's posterior parameters, ``(mean, log_var)`` for the normal
+    and Laplace priors. With ``noise`` (from ``prior.noise``) the decoder sees a
+    reparameterised posterior draw, in training mode with straight-through gradients for
+    discrete parts; without it, the deterministic code ``prior.code(posterior)``.
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class VAEModule(nn.Module):
         n_components: int,
         hidden_layer_sizes: Sequence[int] = (256, 256),
         likelihood: str = "gaussian",
+        prior: str = "normal",
+        nonzero_fraction: float = 0.2,
         feature_mean=None,
         feature_scale=None,
         seed: int = 0,
@@ -71,10 +76,12 @@ class VAEModule(nn.Module):
         super().__init__()
         hidden = list(hidden_layer_sizes)
         self.n_components = n_components
+        self.prior = make_prior(prior, nonzero_fraction)
+        n_encoder_outputs = self.prior.n_posterior_params * n_components
         # Built on the meta device: nn.Linear would otherwise draw its initial weights
         # from the global RNG. reset_parameters then fills them from a private generator.
         with torch.device("meta"):
-            self.encoder = _mlp([n_features, *hidden, 2 * n_components])
+            self.encoder = _mlp([n_features, *hidden, n_encoder_outputs])
             self.decoder = _mlp([n_components, *hidden[::-1], n_features])
         self.to_empty(device="cpu")
         mean = torch.zeros(n_features) if feature_mean is None else feature_mean
@@ -93,12 +100,12 @@ class VAEModule(nn.Module):
                 bound = 1.0 / math.sqrt(layer.in_features)
                 nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        self.prior.init_encoder_output(self.encoder[-1].bias)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance, each ``(n_rows, n_components)``."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The posterior's parameters, each ``(n_rows, n_components)``."""
         standardised = (x - self.feature_mean) / self.feature_scale
-        mean, log_var = self.encoder(standardised).chunk(2, dim=-1)
-        return mean, log_var.clamp(*_LOG_VAR_BOUNDS)
+        return self.prior.posterior(self.encoder(standardised))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's raw output for codes ``z``; ``likelihood.mean`` maps it to data."""
@@ -107,8 +114,11 @@ class VAEModule(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean, log_var = self.encode(x)
-        z = mean if noise is None else mean + torch.exp(0.5 * log_var) * noise
-        return self.decode(z), mean, log_var
+        self, x: torch.Tensor, noise: tuple[torch.Tensor, ...] | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        posterior = self.encode(x)
+        if noise is None:
+            z = self.prior.code(posterior)
+        else:
+            z = self.prior.draw(posterior, noise, straight_through=self.training)
+        return (self.decode(z), *posterior)

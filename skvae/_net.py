@@ -13,8 +13,6 @@ from skorch import NeuralNet
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
-from ._priors import make_prior
-
 # Standard-normal draws per row used by ``VAENet.elbo``: the same draws for every row,
 # so that scores are deterministic and do not depend on which rows share a batch.
 _ELBO_NOISE_DRAWS = 16
@@ -35,23 +33,44 @@ class NegativeELBO(nn.Module):
     much information at no cost, so training does not switch dimensions off before the
     decoder has learnt to use them: without it a dimension that starts out unused gets no
     gradient to become useful, and the model settles for fewer dimensions than the data
-    has.
+    has. Only the part of the KL that the prior marks as discountable gets free bits: the
+    on/off part of a sparse prior is always charged, or codes would not be sparse.
+
+    A prior with a target rate of non-zero code entries (spike and slab) gets it as a
+    constraint rather than a hint. Its per-entry KL alone lets the rate settle well above
+    the target (measured on digits: 0.34 for a target of 0.2), because a Gaussian
+    likelihood pays several nats for each entry switched off. So the loss adds
+    ``multiplier * violation``, where ``violation`` is the batch's relative excess over
+    the target, and ``multiplier`` (a Lagrange multiplier, kept in a buffer) rises by
+    ``multiplier_step`` times the violation after each batch while the rate is too high
+    and falls back towards zero when it is not (dual ascent).
     """
 
-    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, prior: str = "normal"):
+    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 0.1):
         super().__init__()
         self.beta = beta
         self.free_bits = free_bits
-        self.prior = make_prior(prior)
+        self.multiplier_step = multiplier_step
+        self.register_buffer("rate_multiplier", torch.tensor(0.0))
 
-    def forward(self, y_pred, x, likelihood):
+    def forward(self, y_pred, x, likelihood, prior):
         """Return ``(loss, reconstruction per row, KL per row)``."""
-        decoded, mean, log_var = y_pred
+        decoded, *posterior = y_pred
         reconstruction = -likelihood.log_prob(x, decoded)
-        kl_per_component = self.prior.kl(mean, log_var)
-        charged_kl = kl_per_component.mean(dim=0).clamp(min=self.free_bits).sum()
+        discountable, always_charged = prior.kl_terms(posterior)
+        charged_kl = discountable.mean(dim=0).clamp(min=self.free_bits).sum()
+        kl_per_row = discountable.sum(dim=-1)
+        if always_charged is not None:
+            charged_kl = charged_kl + always_charged.mean(dim=0).sum()
+            kl_per_row = kl_per_row + always_charged.sum(dim=-1)
         loss = reconstruction.mean() + self.beta * charged_kl
-        return loss, reconstruction, kl_per_component.sum(dim=-1)
+        violation = prior.rate_violation(posterior)
+        if violation is not None and self.training:
+            # A copy: the buffer is updated below, before the backward pass needs it.
+            loss = loss + self.rate_multiplier.clone() * violation
+            step = self.multiplier_step * violation.detach()
+            self.rate_multiplier.copy_((self.rate_multiplier + step).clamp(min=0.0))
+        return loss, reconstruction, kl_per_row
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -185,16 +204,18 @@ class VAENet(NeuralNet):
         )
 
     def infer(self, x, **fit_params):
+        module = self.module_
         noise = None
-        if self.module_.training:
-            noise = torch.randn(
-                (len(x), self.module_.n_components),
-                generator=self.noise_generator_, device=x.device, dtype=x.dtype,
+        if module.training:
+            noise = module.prior.noise(
+                (len(x), module.n_components), self.noise_generator_,
+                device=x.device, dtype=x.dtype,
             )
-        return self.module_(x, noise)
+        return module(x, noise)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss, reconstruction, kl = self.criterion_(y_pred, X, self.module_.likelihood)
+        module = self.module_
+        loss, reconstruction, kl = self.criterion_(y_pred, X, module.likelihood, module.prior)
         # One synchronisation for all recorded terms.
         loss_value, mean_reconstruction, mean_kl = (
             torch.stack([loss.detach(), reconstruction.mean(), kl.mean()]).tolist()
@@ -216,13 +237,15 @@ class VAENet(NeuralNet):
         same for every row, so the result is deterministic and row-wise.
         """
         module = self.module_
-        noise = torch.randn(
-            (_ELBO_NOISE_DRAWS, 1, module.n_components),
-            generator=torch.Generator().manual_seed(0),
-        ).to(x.device)
-        mean, log_var = module.encode(x)
-        z = mean + torch.exp(0.5 * log_var) * noise
+        prior = module.prior
+        # Drawn on the CPU from a fixed seed, so every device gets the same draws.
+        noise = prior.noise(
+            (_ELBO_NOISE_DRAWS, 1, module.n_components), torch.Generator().manual_seed(0)
+        )
+        noise = tuple(part.to(x.device) for part in noise)
+        posterior = module.encode(x)
+        z = prior.draw(posterior, noise)
         decoded = module.decode(z.reshape(-1, module.n_components))
         log_lik = module.likelihood.log_prob(x.repeat(_ELBO_NOISE_DRAWS, 1), decoded)
         expected_log_lik = log_lik.reshape(_ELBO_NOISE_DRAWS, len(x)).mean(dim=0)
-        return expected_log_lik - self.criterion_.prior.kl(mean, log_var).sum(dim=-1)
+        return expected_log_lik - prior.kl(posterior).sum(dim=-1)

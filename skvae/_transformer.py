@@ -11,6 +11,7 @@ from skorch.callbacks import EarlyStopping
 
 from ._module import VAEModule
 from ._net import NonFiniteLossError, RandomRowSplit, VAENet
+from ._priors import PRIORS
 from ._validation import (
     Interval,
     StrOptions,
@@ -28,6 +29,16 @@ from ._validation import (
 # matrix-product kernels pick their summation order by row count, so a fixed count is
 # what makes a row's result independent of the batch it arrives in.
 _INFERENCE_BATCH_ROWS = 1024
+
+# Upper bound on the latent size that n_components="auto" starts from.
+_AUTO_MAX_COMPONENTS = 32
+
+# A component is active when the variance of its code across the training rows exceeds
+# this fraction of its variance under the prior: the "active units" test of Burda et al.
+# (2016), who used 0.01 for a unit-variance prior. 0.1 here: components that the KL is
+# switching off approach zero variance slowly, and at 0.01 digits kept 17 of 32 where only
+# 10 carried more than 0.1 nats.
+_ACTIVITY_THRESHOLD = 0.1
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -58,8 +69,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     Parameters
     ----------
-    n_components : int, default=2
-        Number of latent dimensions, at most the number of features.
+    n_components : int or "auto", default=2
+        Number of latent dimensions, at most the number of features. With ``"auto"``
+        the model is fitted with ``min(n_features, 32)`` dimensions and the KL term
+        switches off those the data does not need; ``transform`` then returns only the
+        active ones (``active_components_``), and ``n_components_`` says how many
+        (``partial_fit`` re-reads them from the rows of each call). Free
+        bits are not applied in that case: they exist to stop the KL from switching
+        dimensions off, which is here the point. Like ``PCA(n_components="mle")``.
 
     beta : float, default=1.0
         Weight of the KL term. ``beta=1`` trains on the true evidence lower bound; smaller
@@ -82,6 +99,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Observation model. ``"gaussian"`` learns one noise scale shared by all features
         (so that features are weighed equally, as in PCA's squared error);
         ``"bernoulli"`` needs data in [0, 1] and decodes through a sigmoid.
+
+    prior : {"normal", "laplace", "spike_slab"}, default="normal"
+        Distribution of the latent code. ``"normal"`` is the standard VAE prior and gives
+        dense codes. ``"laplace"`` (unit variance) has a sharper peak and heavier tails:
+        codes with many small entries and a few large ones. ``"spike_slab"`` makes each
+        entry exactly zero unless the row needs it: ``transform`` returns codes with exact
+        zeros, about ``nonzero_fraction`` of the entries being non-zero.
+
+    nonzero_fraction : float, default=0.2
+        For ``prior="spike_slab"``: the prior probability that a code entry is non-zero,
+        i.e. the target fraction of non-zero entries. Ignored by the other priors.
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
@@ -129,7 +157,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         counterparts with early stopping); ``net_.module_`` is the PyTorch module.
 
     n_components_ : int
-        Width of the codes that ``transform`` returns.
+        Width of the codes that ``transform`` returns: ``n_components``, or with
+        ``n_components="auto"`` the number of active components.
+
+    kl_per_component_ : ndarray of shape (n_latent,)
+        Mean KL divergence from posterior to prior per latent component on the training
+        rows, in nats (``beta=1``, no free bits): the information each component carries.
+        ``n_latent`` is ``n_components``, or the upper bound with ``"auto"``.
+
+    active_components_ : ndarray of bool of shape (n_latent,)
+        Whether each latent component is in use: the variance of its code across the
+        training rows is above a tenth of its variance under the prior (the "active
+        units" test of Burda et al., 2016).
+
+    nonzero_fraction_ : float
+        Fraction of the entries of ``transform(X_train)`` that are not exactly zero. Near
+        ``nonzero_fraction`` for ``prior="spike_slab"``; 1.0 for dense priors.
 
     n_iter_ : int
         Number of epochs run, summed over ``fit`` and later ``partial_fit`` calls.
@@ -181,11 +224,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "prior": [StrOptions(set(PRIORS))],
+        "nonzero_fraction": [Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -206,6 +251,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         free_bits=2.0,
         hidden_layer_sizes=(256, 256),
         likelihood="gaussian",
+        prior="normal",
+        nonzero_fraction=0.2,
         max_iter=200,
         batch_size=1024,
         learning_rate_init=2e-3,
@@ -222,6 +269,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.free_bits = free_bits
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
+        self.prior = prior
+        self.nonzero_fraction = nonzero_fraction
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -280,19 +329,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device = check_device(self.device)
         first_call = not (incremental and hasattr(self, "net_"))
         X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
-        if self.n_components > X.shape[1]:
+        auto = self.n_components == "auto"
+        if not auto and self.n_components > X.shape[1]:
             raise ValueError(
                 f"n_components={self.n_components} must be at most the number of features, "
                 f"n_features={X.shape[1]}."
             )
+        n_latent = min(X.shape[1], _AUTO_MAX_COMPONENTS) if auto else self.n_components
         if self.likelihood == "bernoulli":
             check_unit_interval(X, self.likelihood)
         feature_mean, feature_scale = feature_statistics(X)
 
         if first_call:
             self._forget_fit()
-            net = self._build_net(X.shape[1], hidden, device, feature_mean, feature_scale,
-                                  incremental=incremental)
+            net = self._build_net(X.shape[1], n_latent, hidden, device, feature_mean,
+                                  feature_scale, incremental=incremental)
         else:
             net = self.net_
         # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
@@ -311,7 +362,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ) from None
 
         self.net_ = net
-        self.n_components_ = self.n_components
+        self._set_diagnostics(X, keep_active_only=auto)
         history = net.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
@@ -321,12 +372,41 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _forget_fit(self):
         """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
-        fitted = ("net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_")
+        fitted = (
+            "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
+            "kl_per_component_", "active_components_", "nonzero_fraction_",
+            "_kept_components_",
+        )
         for name in fitted:
             self.__dict__.pop(name, None)
 
-    def _build_net(self, n_features, hidden, device, feature_mean, feature_scale, *,
-                   incremental):
+    def _set_diagnostics(self, X, keep_active_only):
+        """KL per component, active components and code sparsity on the rows ``X``."""
+        module = self.net_.module_
+        n_latent = module.n_components
+        kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
+        for _, batch, n_rows in self._batches(X):
+            posterior = module.encode(batch)
+            code = module.prior.code(posterior)[:n_rows].double()
+            kl_sum += module.prior.kl(posterior)[:n_rows].double().sum(dim=0).cpu().numpy()
+            code_sum += code.sum(dim=0).cpu().numpy()
+            code_square_sum += code.square().sum(dim=0).cpu().numpy()
+            nonzero += (code != 0).sum(dim=0).cpu().numpy()
+        n = X.shape[0]
+        variance = code_square_sum / n - (code_sum / n) ** 2
+        self.kl_per_component_ = kl_sum / n
+        self.active_components_ = variance > _ACTIVITY_THRESHOLD * module.prior.variance
+        kept = np.arange(n_latent)
+        if keep_active_only:
+            # Keep at least the most variable component, so that a code always exists.
+            kept = np.flatnonzero(self.active_components_) if self.active_components_.any() \
+                else np.array([np.argmax(variance)])
+        self._kept_components_ = kept
+        self.n_components_ = len(kept)
+        self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
+
+    def _build_net(self, n_features, n_latent, hidden, device, feature_mean, feature_scale,
+                   *, incremental):
         """Map the flat estimator parameters onto skorch's routed ones."""
         seed = seed_from_random_state(self.random_state)
         use_split = self.early_stopping and not incremental
@@ -342,15 +422,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         net = VAENet(
             VAEModule,
             module__n_features=n_features,
-            module__n_components=self.n_components,
+            module__n_components=n_latent,
             module__hidden_layer_sizes=hidden,
             module__likelihood=self.likelihood,
+            module__prior=self.prior,
+            module__nonzero_fraction=self.nonzero_fraction,
             module__feature_mean=feature_mean,
             module__feature_scale=feature_scale,
             module__seed=seed,
             criterion__beta=self.beta,
-            criterion__free_bits=self.free_bits,
-            criterion__prior="normal",
+            # With "auto" the KL must be free to switch dimensions off.
+            criterion__free_bits=0.0 if self.n_components == "auto" else self.free_bits,
             optimizer=torch.optim.Adam,
             # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
             optimizer__fused=device.type in ("cpu", "cuda"),
@@ -367,9 +449,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # ---------------------------------------------------------------- inference
 
-    def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
-        """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
-        out = np.empty((X.shape[0], n_outputs), dtype=dtype)
+    def _batches(self, X: np.ndarray):
+        """Yield ``(rows, batch, n_rows)``: fixed-size float32 batches of ``X`` on the
+        model's device, in eval mode without autograd; the last one is zero-padded."""
         module = self.net_.module_
         module.eval()
         with torch.inference_mode():
@@ -380,8 +462,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 if n_rows < _INFERENCE_BATCH_ROWS:
                     padding = batch.new_zeros(_INFERENCE_BATCH_ROWS - n_rows, batch.shape[1])
                     batch = torch.cat([batch, padding])
-                result = batch_fn(batch)[:n_rows]
-                out[rows] = result.reshape(n_rows, n_outputs).cpu().numpy()
+                yield rows, batch, n_rows
+
+    def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
+        """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
+        out = np.empty((X.shape[0], n_outputs), dtype=dtype)
+        for rows, batch, n_rows in self._batches(X):
+            result = batch_fn(batch)[:n_rows]
+            out[rows] = result.reshape(n_rows, n_outputs).cpu().numpy()
         if not np.all(np.isfinite(out)):
             raise ValueError(
                 "The model produced non-finite values for this input; its values may lie "
@@ -394,7 +482,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
     def transform(self, X):
-        """Posterior means of the latent code for each row.
+        """Latent code of each row: the posterior mean, with exact zeros where a
+        spike-and-slab posterior says a component is off.
 
         Parameters
         ----------
@@ -403,23 +492,26 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components)
+        Z : ndarray of shape (n_samples, n_components_)
             Latent codes, of the same dtype as ``X`` (float32 or float64).
         """
         X = self._check_fitted_input(X)
         module = self.net_.module_
-        prior = self.net_.criterion_.prior
-        return self._map_batches(
-            X, lambda x: prior.code(*module.encode(x)), self.n_components, X.dtype
-        )
+        kept = torch.as_tensor(self._kept_components_, device=self.net_.device)
+
+        def encode(x):
+            return module.prior.code(module.encode(x)).index_select(1, kept)
+
+        return self._map_batches(X, encode, self.n_components_, X.dtype)
 
     def inverse_transform(self, X):
         """Decode latent codes back to data space (the decoder's mean).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent codes, e.g. from ``transform``.
+        X : array-like of shape (n_samples, n_components_)
+            Latent codes, e.g. from ``transform``. Zeros are valid entries: for the
+            spike-and-slab prior a zero is a component that is off.
 
         Returns
         -------
@@ -428,11 +520,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.n_components:
+        if Z.shape[1] != self.n_components_:
             raise ValueError(
-                f"inverse_transform expects codes with n_components={self.n_components} "
+                f"inverse_transform expects codes with n_components_={self.n_components_} "
                 f"columns, got X with {Z.shape[1]} columns."
             )
+        n_latent = self.net_.module_.n_components
+        if self.n_components_ < n_latent:
+            # Components dropped by n_components="auto" sit at the prior's centre, zero.
+            full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
+            full[:, self._kept_components_] = Z
+            Z = full
+        return self._decode(Z)
+
+    def _decode(self, Z: np.ndarray) -> np.ndarray:
+        """Decoder means of full-width latent codes ``Z``, in data units."""
         module = self.net_.module_
         return self._map_batches(
             Z, lambda z: module.likelihood.mean(module.decode(z)), self.n_features_in_,
@@ -458,8 +560,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
-        Z = self.net_.criterion_.prior.sample(n_samples, self.n_components, generator)
-        return self.inverse_transform(Z.numpy().astype(np.float64))
+        module = self.net_.module_
+        Z = module.prior.sample(n_samples, module.n_components, generator)
+        return self._decode(Z.numpy().astype(np.float64))
 
     def score_samples(self, X):
         """Evidence lower bound of each row, in nats, computed with ``beta=1``.

@@ -67,7 +67,7 @@ def test_wrong_width_is_named(fitted, X, method):
 
 
 def test_inverse_transform_needs_n_components_columns(fitted):
-    with pytest.raises(ValueError, match="n_components=2 columns, got X with 3 columns"):
+    with pytest.raises(ValueError, match="n_components_=2 columns, got X with 3 columns"):
         fitted.inverse_transform(np.zeros((4, 3)))
 
 

@@ -23,7 +23,11 @@ ESTIMATORS = [
     VAETransformer(n_components=1, random_state=0, **FAST),
     VAETransformer(n_components=1, early_stopping=True, random_state=0, **FAST),
     VAETransformer(n_components=1, random_state=0, **{**FAST, "hidden_layer_sizes": ()}),
+    VAETransformer(n_components=1, prior="laplace", random_state=0, **FAST),
+    VAETransformer(n_components=2, prior="spike_slab", random_state=0, **FAST),
+    VAETransformer(n_components="auto", random_state=0, **FAST),
 ]
+IDS = ["mlp", "early_stopping", "linear", "laplace", "spike_slab", "auto"]
 
 
 @parametrize_with_checks(ESTIMATORS)
@@ -48,6 +52,6 @@ EXTRA_CHECKS = [
 # The column-name check provokes scikit-learn's feature-name warnings on purpose.
 @pytest.mark.filterwarnings("ignore:X (does not have valid|has) feature names")
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["mlp", "early_stopping", "linear"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_extra_checks(estimator, check):
     check(type(estimator).__name__, estimator)

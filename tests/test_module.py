@@ -20,7 +20,7 @@ def test_forward_returns_a_plain_tuple_in_documented_order():
 def test_noise_moves_the_decoded_point():
     module = VAEModule(5, 2, hidden_layer_sizes=(8,))
     x = torch.randn(4, 5)
-    assert not torch.equal(module(x)[0], module(x, torch.ones(4, 2))[0])
+    assert not torch.equal(module(x)[0], module(x, (torch.ones(4, 2),))[0])
 
 
 def test_seed_fixes_weights_and_leaves_global_rng_alone():
@@ -45,3 +45,12 @@ def test_log_variance_is_bounded():
     module = VAEModule(3, 1, hidden_layer_sizes=())
     _, log_var = module.encode(torch.full((2, 3), 1e12))
     assert torch.isfinite(log_var.exp()).all()
+
+
+def test_spike_slab_module_emits_a_gate_logit_per_component():
+    module = VAEModule(5, 3, hidden_layer_sizes=(8,), prior="spike_slab", nonzero_fraction=0.1)
+    decoded, mean, log_var, logit = module(torch.randn(4, 5))
+    assert logit.shape == mean.shape == (4, 3)
+    # Gates start at the target rate, so that training starts at the prior's sparsity.
+    start = module.encoder[-1].bias.chunk(3)[2]
+    assert torch.allclose(torch.sigmoid(start), torch.full((3,), 0.1))
