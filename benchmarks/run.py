@@ -19,13 +19,17 @@ import memory  # noqa: E402
 import parallel  # noqa: E402
 import quality  # noqa: E402
 import sklearn  # noqa: E402
+import sparse  # noqa: E402
 import speed  # noqa: E402
 import torch  # noqa: E402
 from _common import estimator_defaults, jsonable, log  # noqa: E402
 
 import skvae  # noqa: E402
 
-SECTIONS = {"quality": quality, "speed": speed, "memory": memory, "parallel": parallel}
+SECTIONS = {
+    "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
+    "sparse": sparse,
+}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 
 
