@@ -1,7 +1,7 @@
 """
-=====================================
+=======================================
 Sparse codes with a spike-and-slab VAE
-=====================================
+=======================================
 
 With ``prior="spike_slab"``, :class:`~skvae.VAETransformer` describes each row with a
 few components and sets every other entry of its code to exactly zero. This example
@@ -46,8 +46,8 @@ shown = np.concatenate([np.flatnonzero(y_test == digit)[:2] for digit in range(1
 reconstructions = vae.inverse_transform(codes[shown])
 mse = np.mean((X_test - vae.inverse_transform(codes)) ** 2)
 
-fig = plt.figure(figsize=(10, 8), layout="constrained")
-top, bottom = fig.subfigures(2, 1, height_ratios=[1.4, 1])
+fig = plt.figure(figsize=(10, 7), layout="constrained")
+top, bottom = fig.subfigures(2, 1, height_ratios=[1.6, 0.7])
 ax = top.subplots()
 limit = np.abs(codes[shown]).max()
 image = ax.imshow(np.ma.masked_equal(codes[shown], 0.0), cmap="RdBu_r", vmin=-limit,

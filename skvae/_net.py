@@ -46,7 +46,7 @@ class NegativeELBO(nn.Module):
     and falls back towards zero when it is not (dual ascent).
     """
 
-    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 0.1):
+    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 1.0):
         super().__init__()
         self.beta = beta
         self.free_bits = free_bits

@@ -97,12 +97,16 @@ def test_spike_slab_codes_have_exact_zeros_at_the_requested_rate(target):
     Z = vae.transform(X_test)
     # Training holds each batch's rate at the target (dual ascent), so the fraction on
     # the training rows is off only by the multiplier's residual swing; held-out rows add
-    # generalisation error. 8000 test entries have a binomial sd below 0.005, so a
-    # tolerance of a fifth of the target is far from sampling noise, and still fails a
-    # model that ignores the parameter (the unconstrained rate was ~1.7x the target).
-    assert vae.nonzero_fraction_ == pytest.approx(target, rel=0.2)
-    assert np.mean(Z != 0) == pytest.approx(target, rel=0.2)
-    assert np.all(Z[Z != 0] != 0) and np.any(Z == 0)
+    # generalisation error. Measured over seeds 0-2: within 8 % of the target on both.
+    # 15 % leaves room for other platforms' rounding, is far above the binomial noise of
+    # 8000 test entries (sd < 0.005), and still fails a model that ignores the parameter
+    # (without the constraint the rate settled at ~1.7x the target).
+    assert vae.nonzero_fraction_ == pytest.approx(target, rel=0.15)
+    assert np.mean(Z != 0) == pytest.approx(target, rel=0.15)
+    # The zeros sit exactly where the posterior says "off" more likely than not.
+    with torch.no_grad():
+        logit = vae.net_.module_.encode(torch.as_tensor(X_test, dtype=torch.float32))[2]
+    assert_array_equal(Z == 0, (logit <= 0).numpy())
     reconstructed = vae.inverse_transform(Z)  # exact zeros are valid codes
     assert np.all(np.isfinite(reconstructed))
 
