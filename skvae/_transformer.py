@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
-from ._module import VAEModule
+from ._module import FoldedEncoder, VAEModule
 from ._net import NonFiniteLossError, RandomRowSplit, VAENet
 from ._priors import PRIORS
 from ._validation import (
@@ -28,7 +28,7 @@ from ._validation import (
 # become one giant tensor. Every pass has exactly this many rows (the last one is padded):
 # matrix-product kernels pick their summation order by row count, so a fixed count is
 # what makes a row's result independent of the batch it arrives in.
-_INFERENCE_BATCH_ROWS = 1024
+_INFERENCE_BATCH_ROWS = 2048
 
 # Upper bound on the latent size that n_components="auto" starts from.
 _AUTO_MAX_COMPONENTS = 32
@@ -385,8 +385,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         module = self.net_.module_
         n_latent = module.n_components
         kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
+        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
         for _, batch, n_rows in self._batches(X):
-            posterior = module.encode(batch)
+            posterior = module.prior.posterior(encoder(batch))
             code = module.prior.code(posterior)[:n_rows].double()
             kl_sum += module.prior.kl(posterior)[:n_rows].double().sum(dim=0).cpu().numpy()
             code_sum += code.sum(dim=0).cpu().numpy()
@@ -498,9 +499,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = self._check_fitted_input(X)
         module = self.net_.module_
         kept = torch.as_tensor(self._kept_components_, device=self.net_.device)
+        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
 
         def encode(x):
-            return module.prior.code(module.encode(x)).index_select(1, kept)
+            return module.prior.code(module.prior.posterior(encoder(x))).index_select(1, kept)
 
         return self._map_batches(X, encode, self.n_components_, X.dtype)
 

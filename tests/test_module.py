@@ -54,3 +54,20 @@ def test_spike_slab_module_emits_a_gate_logit_per_component():
     # Gates start at the target rate, so that training starts at the prior's sparsity.
     start = module.encoder[-1].bias.chunk(3)[2]
     assert torch.allclose(torch.sigmoid(start), torch.full((3,), 0.1))
+
+
+def test_folded_encoder_matches_the_encoder():
+    from skvae._module import FoldedEncoder
+
+    mean, scale = torch.tensor([3.0, -1.0, 0.5]), torch.tensor([2.0, 0.1, 1.0])
+    for hidden in [(), (8, 4)]:
+        module = VAEModule(3, 2, hidden_layer_sizes=hidden, feature_mean=mean,
+                           feature_scale=scale, prior="spike_slab")
+        x = torch.randn(5, 3) * scale + mean
+        folded = FoldedEncoder(module, 5, "cpu")
+        with torch.no_grad():
+            expected = module.encoder((x - mean) / scale)
+            first = folded(x).clone()
+            second = folded(x)  # buffers are reused: same result again
+        torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
+        assert torch.equal(first, second)
