@@ -183,3 +183,14 @@ def test_auto_with_partial_fit_reads_the_active_components_of_each_call(X):
         vae.partial_fit(X)
         assert vae.transform(X).shape == (len(X), vae.n_components_)
         assert vae.n_components_ == max(1, vae.active_components_.sum())
+
+
+@pytest.mark.parametrize("prior", ["laplace", "spike_slab"])
+def test_sparse_models_pickle_with_their_prior(X, prior):
+    import pickle
+
+    vae = VAETransformer(n_components=3, prior=prior, random_state=0, **FAST).fit(X)
+    restored = pickle.loads(pickle.dumps(vae))
+    assert_array_equal(restored.transform(X), vae.transform(X))
+    assert_array_equal(restored.sample(5, random_state=1), vae.sample(5, random_state=1))
+    assert restored.nonzero_fraction_ == vae.nonzero_fraction_
