@@ -15,6 +15,7 @@ from pathlib import Path
 # The section modules sit next to this file; make them importable however it is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compression  # noqa: E402
 import memory  # noqa: E402
 import parallel  # noqa: E402
 import quality  # noqa: E402
@@ -28,7 +29,7 @@ import skvae  # noqa: E402
 
 SECTIONS = {
     "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
-    "sparse": sparse,
+    "sparse": sparse, "compression": compression,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 

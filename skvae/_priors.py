@@ -11,12 +11,14 @@ criterion and the estimator never ask which prior they have:
 * ``kl_terms``: KL divergence from the posterior to the prior per row and component, in
   nats, as a part that free bits may discount and a part that is always charged;
 * ``code``: what ``transform`` reports for a posterior; ``sample``: draws from the prior;
+* ``cdf``: the prior's distribution function, for entropy coding quantised codes;
 * ``rate_violation``: for priors with a target rate of non-zero entries, how far a batch
   is from it (``None`` otherwise); training holds it at zero, see ``NegativeELBO``.
 """
 
 import math
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -78,6 +80,10 @@ class StandardNormalPrior:
     def sample(self, n_samples, n_components, generator, device="cpu") -> torch.Tensor:
         return torch.randn((n_samples, n_components), generator=generator, device=device)
 
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """P(z <= x) for one component, in float64."""
+        return torch.special.ndtr(torch.as_tensor(x, dtype=torch.float64)).numpy()
+
 
 class LaplacePrior(StandardNormalPrior):
     """Independent Laplace components with unit variance (scale ``1/sqrt(2)``).
@@ -105,6 +111,10 @@ class LaplacePrior(StandardNormalPrior):
         # Inverse CDF: a uniform in (-1/2, 1/2) maps to a Laplace draw.
         u = torch.rand((n_samples, n_components), generator=generator, device=device) - 0.5
         return -self.scale * torch.sign(u) * torch.log1p(-2.0 * u.abs())
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return 0.5 + 0.5 * np.sign(x) * -np.expm1(-np.abs(x) / self.scale)
 
 
 class SpikeSlabPrior(StandardNormalPrior):
@@ -186,6 +196,10 @@ class SpikeSlabPrior(StandardNormalPrior):
         shape = (n_samples, n_components)
         on = torch.rand(shape, generator=generator, device=device) < self.nonzero_fraction
         return torch.randn(shape, generator=generator, device=device) * on
+
+    def cdf(self, x):
+        spike = (np.asarray(x) >= 0).astype(np.float64)
+        return (1.0 - self.nonzero_fraction) * spike + self.nonzero_fraction * super().cdf(x)
 
 
 def make_prior(name: str, nonzero_fraction: float = 0.2):

@@ -1,5 +1,6 @@
 """``VAETransformer``: a variational autoencoder behind the scikit-learn transformer API."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -9,6 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
+from . import _compression
 from ._module import FoldedEncoder, VAEModule
 from ._net import NonFiniteLossError, RandomRowSplit, VAENet
 from ._priors import PRIORS
@@ -385,9 +387,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         module = self.net_.module_
         n_latent = module.n_components
         kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
-        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
-        for _, batch, n_rows in self._batches(X):
-            posterior = module.prior.posterior(encoder(batch))
+        for _, n_rows, posterior in self._posteriors(X):
             code = module.prior.code(posterior)[:n_rows].double()
             kl_sum += module.prior.kl(posterior)[:n_rows].double().sum(dim=0).cpu().numpy()
             code_sum += code.sum(dim=0).cpu().numpy()
@@ -464,6 +464,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     padding = batch.new_zeros(_INFERENCE_BATCH_ROWS - n_rows, batch.shape[1])
                     batch = torch.cat([batch, padding])
                 yield rows, batch, n_rows
+
+    def _posteriors(self, X: np.ndarray):
+        """Yield ``(rows, n_rows, posterior)`` for fixed-size batches of ``X``; the
+        posterior tensors are only valid until the next batch."""
+        module = self.net_.module_
+        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
+        for rows, batch, n_rows in self._batches(X):
+            yield rows, n_rows, module.prior.posterior(encoder(batch))
 
     def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
         """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
@@ -603,6 +611,105 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Mean of ``score_samples(X)``.
         """
         return float(np.mean(self.score_samples(X)))
+
+    # -------------------------------------------------------------- compression
+
+    def compress(self, X, *, step=0.5, return_rate=False):
+        """Encode rows into a compact byte string; ``decompress`` reverses it.
+
+        Each row's code (as from ``transform``) is quantised to the nearest multiple of
+        ``step`` and entropy-coded under the model's prior, with constriction's ANS coder.
+        The bytes are a self-describing container: format version, shape, dtype, the
+        quantisation settings, a fingerprint of this model and a checksum.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to compress.
+        step : float, default=0.5
+            Quantisation step of the code, in standard deviations of the prior (the
+            scale of ``transform``'s output). ``decompress`` returns
+            ``inverse_transform`` of a code within ``step / 2`` of ``transform(X)`` in
+            every entry (entries beyond 8 prior standard deviations are clipped).
+            Halving the step costs about one bit more per non-zero entry and brings the
+            result closer to ``inverse_transform(transform(X))``. On digits the
+            quantisation added 8 % to the model's own reconstruction error at 0.5 and
+            under 1 % at 0.1; the benchmark suite's compression section shows the trade.
+        return_rate : bool, default=False
+            Also return a dict of rates, in bits per row: ``bits_per_row`` (the whole
+            byte string), ``payload_bits_per_row`` (the entropy-coded codes),
+            ``model_bits_per_row`` (their ideal length, ``-log2`` of the prior
+            probability of the quantised codes) and ``kl_bits_per_row`` (the mean KL
+            divergence from posterior to prior: the information the model says a row
+            carries).
+
+        Returns
+        -------
+        data : bytes
+        rate : dict
+            Only with ``return_rate=True``.
+        """
+        X = self._check_fitted_input(X)
+        if not (isinstance(step, Real) and not isinstance(step, bool)
+                and math.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a positive, finite number, got {step!r}.")
+        module = self.net_.module_
+        kept = self._kept_components_
+        codes = np.empty((X.shape[0], len(kept)))
+        kl = np.empty(X.shape[0])
+        for rows, n_rows, posterior in self._posteriors(X):
+            codes[rows] = module.prior.code(posterior)[:n_rows, kept].double().cpu().numpy()
+            kl[rows] = module.prior.kl(posterior)[:n_rows].double().sum(dim=1).cpu().numpy()
+        steps = np.full(len(kept), float(step))
+        symbols = _compression.quantise(codes, steps)
+        words, ideal_bits = _compression.encode(symbols, module.prior, steps)
+        data = _compression.pack(
+            symbols=symbols, n_features=self.n_features_in_, dtype=X.dtype,
+            steps=steps, words=words,
+            model_fingerprint=_compression.fingerprint(module, kept),
+        )
+        if not return_rate:
+            return data
+        n = X.shape[0]
+        return data, {
+            "bits_per_row": 8 * len(data) / n,
+            "payload_bits_per_row": 32 * len(words) / n,
+            "model_bits_per_row": ideal_bits / n,
+            "kl_bits_per_row": float(kl.mean() / math.log(2)),
+        }
+
+    def decompress(self, data):
+        """Rows from a byte string made by ``compress`` with this model.
+
+        Parameters
+        ----------
+        data : bytes
+            Output of ``compress``.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features_in_)
+            ``inverse_transform`` of the stored codes, in the dtype that was compressed.
+
+        Raises
+        ------
+        ValueError
+            If the bytes are not skvae compressed data, are truncated or corrupted, come
+            from a newer format version, or were compressed by a different model.
+        """
+        check_is_fitted(self)
+        module = self.net_.module_
+        fields = _compression.unpack(
+            data, _compression.fingerprint(module, self._kept_components_)
+        )
+        n_rows, steps = fields["n_rows"], fields["steps"]
+        if fields["n_codes"] != self.n_components_ or fields["n_features"] != self.n_features_in_:
+            raise ValueError("The compressed data is corrupted: its shape does not fit the model.")
+        symbols = _compression.decode(fields["words"], n_rows, module.prior, steps,
+                                      fields["digest"])
+        if n_rows == 0:
+            return np.empty((0, self.n_features_in_), dtype=fields["dtype"])
+        return self.inverse_transform((symbols * steps).astype(fields["dtype"]))
 
     def __sklearn_is_fitted__(self):
         # Fitted means a trained net: a fit that failed after validating X is not fitted.

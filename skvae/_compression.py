@@ -1,0 +1,166 @@
+"""Byte strings for latent codes: quantisation, entropy coding under the prior, container.
+
+Component ``j`` of a code is quantised with its own step ``steps[j]``: entry ``z``
+becomes the integer symbol ``round(z / steps[j])``, clipped to ``+-ceil(CODE_RANGE /
+steps[j])``. Symbols are coded with constriction's ANS coder under the prior's
+probability of each quantisation bin, so an entry costs about ``-log2 P(bin)`` bits:
+cheap near the centre of the prior, cheaper still for a spike-and-slab zero.
+
+Container (little-endian): magic ``b"SKVAEC"``, format version (u16), rows (u64),
+features (u32), code width (u32), dtype (u8: 0 float32, 1 float64), model fingerprint
+(16 bytes), digest of the symbols (16 bytes), payload length in 32-bit words (u64), the
+steps (f64 each), the payload, and a BLAKE2b checksum (16 bytes) of everything before it.
+The checksum catches damage anywhere; the symbol digest also catches a header whose
+counts were changed and its checksum recomputed, which an ANS stream would otherwise
+decode into rows that were never stored.
+"""
+
+import hashlib
+import math
+import struct
+
+import constriction
+import numpy as np
+
+MAGIC = b"SKVAEC"
+FORMAT_VERSION = 1
+CODE_RANGE = 8.0  # in prior standard deviations: codes beyond it are clipped
+
+_HEADER = struct.Struct("<6sHQIIB16s16sQ")
+_CHECKSUM_BYTES = 16
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fingerprint(module, kept_components) -> bytes:
+    """16 bytes that change with any weight, buffer, prior setting or kept component."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    prior = module.prior
+    digest.update(f"{type(prior).__name__}:{getattr(prior, 'nonzero_fraction', '')}".encode())
+    digest.update(np.asarray(kept_components, dtype=np.int64).tobytes())
+    return digest.digest()
+
+
+def symbols_digest(symbols: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(symbols, dtype="<i8").tobytes(),
+                           digest_size=16).digest()
+
+
+def _radius(step: float) -> int:
+    return math.ceil(CODE_RANGE / step)
+
+
+def _coding_model(prior, step: float):
+    """Categorical model over symbols ``0 .. 2 * radius`` (symbol minus ``radius``) and
+    its normalised probabilities."""
+    radius = _radius(step)
+    edges = (np.arange(-radius, radius + 2, dtype=np.float64) - 0.5) * step
+    probabilities = np.diff(prior.cdf(edges))
+    probabilities /= probabilities.sum()
+    return constriction.stream.model.Categorical(probabilities, perfect=False), probabilities
+
+
+def quantise(codes: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Integer symbols of the code entries, one column per component."""
+    radius = np.array([_radius(step) for step in steps])
+    return np.clip(np.rint(codes / steps), -radius, radius).astype(np.int32)
+
+
+def encode(symbols: np.ndarray, prior, steps: np.ndarray) -> tuple[np.ndarray, float]:
+    """ANS-code the symbols; return the payload words and their ideal length in bits."""
+    coder = constriction.stream.stack.AnsCoder()
+    ideal_bits = 0.0
+    # A stack coder decodes last-in first-out: encode the columns in reverse.
+    for column, step in reversed(list(zip(symbols.T, steps))):
+        model, probabilities = _coding_model(prior, step)
+        shifted = (column + _radius(step)).astype(np.int32)
+        coder.encode_reverse(shifted, model)
+        ideal_bits -= float(np.log2(probabilities[shifted]).sum())
+    return coder.get_compressed(), ideal_bits
+
+
+def pack(*, symbols, n_features, dtype, steps, model_fingerprint, words) -> bytes:
+    header = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, len(symbols), n_features, len(steps),
+        _DTYPES.index(np.dtype(dtype)), model_fingerprint, symbols_digest(symbols),
+        len(words),
+    )
+    body = (header + np.asarray(steps, dtype="<f8").tobytes()
+            + np.asarray(words, dtype="<u4").tobytes())
+    return body + hashlib.blake2b(body, digest_size=_CHECKSUM_BYTES).digest()
+
+
+def unpack(data, model_fingerprint: bytes) -> dict:
+    """Check a container and return its fields; ``ValueError`` naming what is wrong."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(
+            f"decompress expects the bytes that compress returned, got {type(data).__name__}."
+        )
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise ValueError("These bytes are not skvae compressed data (the magic bytes differ).")
+    if len(data) < len(MAGIC) + 2:
+        raise ValueError("The compressed data is truncated: it ends inside its header.")
+    (version,) = struct.unpack_from("<H", data, len(MAGIC))
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"The compressed data uses format version {version}, newer than the version "
+            f"{FORMAT_VERSION} this skvae reads; upgrade skvae to decompress it."
+        )
+    if version != FORMAT_VERSION:
+        raise ValueError(f"The compressed data has an unknown format version {version}.")
+    if len(data) < _HEADER.size + _CHECKSUM_BYTES:
+        raise ValueError("The compressed data is truncated: it ends inside its header.")
+    (_, _, n_rows, n_features, n_codes, dtype_code, stored_fingerprint, digest,
+     n_words) = _HEADER.unpack_from(data)
+    expected = _HEADER.size + 8 * n_codes + 4 * n_words + _CHECKSUM_BYTES
+    if len(data) != expected:
+        state = "truncated" if len(data) < expected else "followed by extra bytes"
+        raise ValueError(
+            f"The compressed data is {state} ({len(data)} bytes where its header says "
+            f"{expected}), or its header is corrupted."
+        )
+    body, checksum = data[:-_CHECKSUM_BYTES], data[-_CHECKSUM_BYTES:]
+    if hashlib.blake2b(body, digest_size=_CHECKSUM_BYTES).digest() != checksum:
+        raise ValueError("The compressed data is corrupted: its checksum does not match.")
+    if stored_fingerprint != model_fingerprint:
+        raise ValueError(
+            "The data was compressed by a different model (fingerprints differ); "
+            "decompress it with the model that compressed it."
+        )
+    steps = np.frombuffer(data, dtype="<f8", count=n_codes, offset=_HEADER.size)
+    if dtype_code >= len(_DTYPES) or not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ValueError("The compressed data is corrupted: its header is inconsistent.")
+    return {
+        "n_rows": n_rows, "n_features": n_features, "n_codes": n_codes,
+        "dtype": _DTYPES[dtype_code], "steps": steps, "digest": digest,
+        "words": np.frombuffer(data, dtype="<u4", count=n_words,
+                               offset=_HEADER.size + 8 * n_codes),
+    }
+
+
+def decode(words: np.ndarray, n_rows: int, prior, steps: np.ndarray, digest: bytes):
+    """Inverse of ``encode``: the integer symbols, ``(n_rows, len(steps))``."""
+    models = [_coding_model(prior, step) for step in steps]
+    # No symbol costs less than -log2(its largest probability) bits, and the coder's
+    # final state holds at most 64 bits beyond the payload: a header that claims more
+    # rows than that is corrupted, and is refused before any memory is spent on it.
+    min_bits_per_row = sum(-math.log2(probabilities.max()) for _, probabilities in models)
+    if n_rows and n_rows * min_bits_per_row > 32 * len(words) + 64:
+        raise ValueError("The compressed data is corrupted: it claims more rows than it holds.")
+    coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+    symbols = np.empty((n_rows, len(steps)), dtype=np.int64)
+    try:
+        for j, ((model, _), step) in enumerate(zip(models, steps)):
+            if n_rows:
+                symbols[:, j] = coder.decode(model, n_rows).astype(np.int64) - _radius(step)
+    except Exception as exc:  # constriction signals a broken stream in several ways
+        raise ValueError(f"The compressed data is corrupted: {exc}") from None
+    if not coder.is_empty():
+        raise ValueError("The compressed data is corrupted: its payload has bits left over.")
+    if symbols_digest(symbols) != digest:
+        raise ValueError("The compressed data is corrupted: the decoded codes do not match "
+                         "the digest stored with them.")
+    return symbols

@@ -1,0 +1,169 @@
+"""compress / decompress: round trips, reported rates, and hostile byte strings."""
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from skvae import VAETransformer
+from skvae._compression import FORMAT_VERSION, MAGIC
+
+from .conftest import FAST
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _rows(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.tanh(rng.standard_normal((n, 2)) @ rng.standard_normal((2, 6)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return VAETransformer(n_components=3, random_state=0, **FAST).fit(_rows())
+
+
+@pytest.fixture(scope="module")
+def blob(model):
+    return model.compress(_rows(50, seed=1))
+
+
+@pytest.mark.parametrize("step", [1.0, 0.25, 0.01])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_round_trip_is_within_the_promised_step(model, step, dtype):
+    X = _rows(50, seed=1).astype(dtype)
+    X_hat = model.decompress(model.compress(X, step=step))
+    assert X_hat.dtype == dtype and X_hat.shape == X.shape
+    codes = model.transform(X).astype(np.float64)
+    stored = np.rint(codes / step) * step
+    assert np.all(np.abs(stored - codes) <= step / 2 + 1e-12)  # the knob's promise
+    assert_allclose(X_hat, model.inverse_transform(stored.astype(dtype)), rtol=1e-6,
+                    atol=1e-6)
+
+
+def test_smaller_steps_cost_more_bits_and_lose_less(model):
+    X = _rows(100, seed=2)
+    reference = model.inverse_transform(model.transform(X))
+    errors, sizes = [], []
+    for step in (1.0, 0.1, 0.01):
+        data = model.compress(X, step=step)
+        sizes.append(len(data))
+        errors.append(np.mean((model.decompress(data) - reference) ** 2))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_reported_rate_matches_the_bytes(model):
+    X = _rows(300, seed=3)
+    data, rate = model.compress(X, step=0.1, return_rate=True)
+    assert rate["bits_per_row"] == 8 * len(data) / len(X)
+    assert rate["payload_bits_per_row"] < rate["bits_per_row"]
+    # ANS codes within a few words of the ideal length under the same model.
+    assert rate["model_bits_per_row"] <= rate["payload_bits_per_row"]
+    assert rate["payload_bits_per_row"] <= rate["model_bits_per_row"] + 96 / len(X)
+    assert rate["kl_bits_per_row"] > 0
+
+
+@pytest.mark.parametrize("params", [{"prior": "spike_slab"}, {"prior": "laplace"},
+                                    {"n_components": "auto"}])
+def test_every_model_kind_round_trips(params):
+    X = _rows()
+    vae = VAETransformer(**{"n_components": 3, **params}, random_state=0, **FAST).fit(X)
+    step = 0.05
+    stored = np.rint(vae.transform(X) / step) * step
+    assert_allclose(vae.decompress(vae.compress(X, step=step)), vae.inverse_transform(stored),
+                    rtol=1e-6, atol=1e-6)
+
+
+def test_bad_step_is_named(model):
+    for step in (0, -1.0, float("nan"), "fine"):
+        with pytest.raises(ValueError, match="step must be a positive, finite number"):
+            model.compress(_rows(5), step=step)
+
+
+def test_another_model_is_refused(blob):
+    other = VAETransformer(n_components=3, random_state=1, **FAST).fit(_rows())
+    with pytest.raises(ValueError, match="different model"):
+        other.decompress(blob)
+
+
+def test_newer_format_version_is_named(model, blob):
+    newer = bytearray(blob)
+    struct.pack_into("<H", newer, len(MAGIC), FORMAT_VERSION + 1)
+    with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION + 1}, newer"):
+        model.decompress(bytes(newer))
+
+
+def test_truncated_and_corrupted_bytes_are_named(model, blob):
+    with pytest.raises(ValueError, match="truncated"):
+        model.decompress(blob[:-5])
+    with pytest.raises(ValueError, match="truncated: it ends inside its header"):
+        model.decompress(blob[:20])
+    flipped = bytearray(blob)
+    flipped[-20] ^= 0xFF  # inside the payload
+    with pytest.raises(ValueError, match="checksum"):
+        model.decompress(bytes(flipped))
+    with pytest.raises(ValueError, match="magic"):
+        model.decompress(b"not skvae data at all")
+    with pytest.raises(ValueError, match="expects the bytes"):
+        model.decompress("a string")
+
+
+HOSTILE = settings(max_examples=300, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@HOSTILE
+@given(st.binary(max_size=300))
+def test_random_bytes_always_give_a_value_error(model, data):
+    with pytest.raises(ValueError):
+        model.decompress(data)
+
+
+@HOSTILE
+@given(st.data())
+def test_mutated_containers_give_a_value_error(model, blob, data):
+    position = data.draw(st.integers(0, len(blob) - 1))
+    mask = data.draw(st.integers(1, 255))
+    mutated = bytearray(blob)
+    mutated[position] ^= mask
+    with pytest.raises(ValueError):
+        model.decompress(bytes(mutated))
+    cut = data.draw(st.integers(0, len(blob) - 1))
+    with pytest.raises(ValueError):
+        model.decompress(blob[:cut])
+    extra = data.draw(st.binary(min_size=1, max_size=16))
+    with pytest.raises(ValueError):
+        model.decompress(blob + extra)
+
+
+@HOSTILE
+@given(st.integers(1, 2**40))
+def test_a_header_claiming_too_many_rows_is_refused_before_decoding(model, blob, n_rows):
+    # Even with a valid checksum, a row count the payload cannot hold is refused.
+    import hashlib
+
+    forged = bytearray(blob[:-16])
+    struct.pack_into("<Q", forged, len(MAGIC) + 2, len(_rows(50)) + n_rows)
+    forged += hashlib.blake2b(bytes(forged), digest_size=16).digest()
+    with pytest.raises(ValueError):
+        model.decompress(bytes(forged))
+
+
+def test_saved_container_still_decodes_the_same():
+    """Bytes written by tests/data/make_compress_fixture.py with format version 1. If this
+    fails, the format changed: bump FORMAT_VERSION on purpose and regenerate the fixture."""
+    assert FORMAT_VERSION == 1
+    vae = pickle.loads((DATA / "compress_v1_model.pkl").read_bytes())
+    data = (DATA / "compress_v1.bin").read_bytes()
+    expected = np.load(DATA / "compress_v1_expected.npy")
+    assert data[: len(MAGIC)] == MAGIC
+    assert_allclose(vae.decompress(data), expected, rtol=1e-6, atol=1e-6)
+    # Compressing the same rows again writes the same bytes.
+    rows = np.load(DATA / "compress_v1_rows.npy")
+    assert vae.compress(rows, step=0.25) == data
