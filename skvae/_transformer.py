@@ -116,10 +116,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
 
-    batch_size : int, default=2048
+    batch_size : int, default=1024
         Rows per optimisation step. Large batches keep the time of a step in matrix
-        products, where the CPU is efficient, rather than in per-step overhead; held-out
-        quality on the benchmark data sets was the same from 256 to 2048 rows.
+        products, where the CPU is efficient, rather than in per-step overhead; larger
+        ones than this left bigger models short of optimisation steps (see the user
+        guide).
 
     learning_rate_init : float, default=2e-3
         Adam's step size, chosen together with ``batch_size``.
@@ -256,7 +257,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         prior="normal",
         nonzero_fraction=0.2,
         max_iter=200,
-        batch_size=2048,
+        batch_size=1024,
         learning_rate_init=2e-3,
         early_stopping=False,
         validation_fraction=0.1,
