@@ -170,6 +170,8 @@ class VAENet(NeuralNet):
             ))
             for prefix, on_train in (("train", True), ("valid", False))
             for term in ("reconstruction", "kl")
+            # Without a validation split there are no valid_ terms to average.
+            if on_train or self.train_split is not None
         ]
         *base, print_log = super()._default_callbacks
         # PrintLog formats a table every epoch even when it prints nothing: without
