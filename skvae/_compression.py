@@ -25,6 +25,8 @@ import numpy as np
 MAGIC = b"SKVAEC"
 FORMAT_VERSION = 1
 CODE_RANGE = 8.0  # in prior standard deviations: codes beyond it are clipped
+# The coding table has 2 * CODE_RANGE / step bins: this keeps it under 160,000 entries.
+MIN_STEP = 1e-4
 
 _HEADER = struct.Struct("<6sHQIIB16s16sQ")
 _CHECKSUM_BYTES = 16
@@ -131,7 +133,7 @@ def unpack(data, model_fingerprint: bytes) -> dict:
             "decompress it with the model that compressed it."
         )
     steps = np.frombuffer(data, dtype="<f8", count=n_codes, offset=_HEADER.size)
-    if dtype_code >= len(_DTYPES) or not np.all(np.isfinite(steps) & (steps > 0)):
+    if dtype_code >= len(_DTYPES) or not np.all(np.isfinite(steps) & (steps >= MIN_STEP)):
         raise ValueError("The compressed data is corrupted: its header is inconsistent.")
     return {
         "n_rows": n_rows, "n_features": n_features, "n_codes": n_codes,

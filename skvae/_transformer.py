@@ -629,7 +629,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Rows to compress.
         step : float, default=0.5
             Quantisation step of the code, in standard deviations of the prior (the
-            scale of ``transform``'s output). ``decompress`` returns
+            scale of ``transform``'s output), at least ``1e-4``. ``decompress`` returns
             ``inverse_transform`` of a code within ``step / 2`` of ``transform(X)`` in
             every entry (entries beyond 8 prior standard deviations are clipped).
             Halving the step costs about one bit more per non-zero entry and brings the
@@ -652,8 +652,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         X = self._check_fitted_input(X)
         if not (isinstance(step, Real) and not isinstance(step, bool)
-                and math.isfinite(step) and step > 0):
-            raise ValueError(f"step must be a positive, finite number, got {step!r}.")
+                and math.isfinite(step) and step >= _compression.MIN_STEP):
+            raise ValueError(
+                f"step must be a finite number of at least {_compression.MIN_STEP}, "
+                f"got {step!r}."
+            )
         module = self.net_.module_
         kept = self._kept_components_
         codes = np.empty((X.shape[0], len(kept)))

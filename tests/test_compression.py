@@ -81,8 +81,8 @@ def test_every_model_kind_round_trips(params):
 
 
 def test_bad_step_is_named(model):
-    for step in (0, -1.0, float("nan"), "fine"):
-        with pytest.raises(ValueError, match="step must be a positive, finite number"):
+    for step in (0, -1.0, 1e-6, float("nan"), "fine"):
+        with pytest.raises(ValueError, match="step must be a finite number of at least"):
             model.compress(_rows(5), step=step)
 
 
@@ -167,3 +167,15 @@ def test_saved_container_still_decodes_the_same():
     # Compressing the same rows again writes the same bytes.
     rows = np.load(DATA / "compress_v1_rows.npy")
     assert vae.compress(rows, step=0.25) == data
+
+
+def test_a_forged_tiny_step_is_refused_before_any_table_is_built(model, blob):
+    import hashlib
+
+    from skvae._compression import _HEADER
+
+    forged = bytearray(blob[:-16])
+    struct.pack_into("<d", forged, _HEADER.size, 1e-12)  # first component's step
+    forged += hashlib.blake2b(bytes(forged), digest_size=16).digest()
+    with pytest.raises(ValueError, match="header is inconsistent"):
+        model.decompress(bytes(forged))
