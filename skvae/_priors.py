@@ -149,10 +149,8 @@ class SpikeSlabPrior(StandardNormalPrior):
         return normal, torch.log(uniform) - torch.log1p(-uniform)
 
     def draw(self, posterior, noise, straight_through=False):
-        mean, log_var, logit = posterior
-        normal, logistic = noise
-        slab = mean + torch.exp(0.5 * log_var) * normal
-        shifted = logit + logistic
+        slab = super().draw(posterior, noise)  # the Gaussian part, from noise[0]
+        shifted = posterior[2] + noise[1]
         gate = (shifted > 0).to(slab.dtype)
         if straight_through:
             relaxed = torch.sigmoid(shifted / self.temperature)

@@ -466,13 +466,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     batch = torch.cat([batch, padding])
                 yield rows, batch, n_rows
 
-    def _posteriors(self, X: np.ndarray):
-        """Yield ``(rows, n_rows, posterior)`` for fixed-size batches of ``X``; the
-        posterior tensors are only valid until the next batch."""
+    def _posterior_fn(self):
+        """A function from one fixed-size batch to the prior's posterior parameters,
+        through a folded encoder built for this call; results live until the next call."""
         module = self.net_.module_
         encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
+        return lambda batch: module.prior.posterior(encoder(batch))
+
+    def _posteriors(self, X: np.ndarray):
+        """Yield ``(rows, n_rows, posterior)`` for fixed-size batches of ``X``."""
+        posterior = self._posterior_fn()
         for rows, batch, n_rows in self._batches(X):
-            yield rows, n_rows, module.prior.posterior(encoder(batch))
+            yield rows, n_rows, posterior(batch)
 
     def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
         """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
@@ -506,12 +511,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Latent codes, of the same dtype as ``X`` (float32 or float64).
         """
         X = self._check_fitted_input(X)
-        module = self.net_.module_
+        prior = self.net_.module_.prior
         kept = torch.as_tensor(self._kept_components_, device=self.net_.device)
-        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
+        posterior = self._posterior_fn()
 
         def encode(x):
-            return module.prior.code(module.prior.posterior(encoder(x))).index_select(1, kept)
+            return prior.code(posterior(x)).index_select(1, kept)
 
         return self._map_batches(X, encode, self.n_components_, X.dtype)
 
