@@ -66,7 +66,8 @@ def _reference(X, params):
         "module_kwargs": net.get_params_for("module"),
         "optimizer_class": type(optimizer),
         "optimizer_kwargs": opt_kwargs,
-        "beta": float(net.get_params_for("criterion").get("beta", params["beta"])),
+        "beta": float(net.criterion_.beta),
+        "free_bits": float(net.criterion_.free_bits),
         "batch_size": params["batch_size"],
         "seed": int(getattr(net, "seed", params["random_state"])),
         "macs_per_row": _linear_macs(net.module_),
@@ -80,7 +81,8 @@ def _hand_fit(X32: torch.Tensor, ref: dict, epochs: int) -> float:
     optimizer = ref["optimizer_class"](module.parameters(), **ref["optimizer_kwargs"])
     batch_gen = torch.Generator().manual_seed(ref["seed"])
     noise_gen = torch.Generator().manual_seed(ref["seed"] + 1)
-    n_rows, batch_size, beta = len(X32), ref["batch_size"], ref["beta"]
+    n_rows, batch_size = len(X32), ref["batch_size"]
+    beta, free_bits = ref["beta"], ref["free_bits"]
     n_components = module.n_components
     epoch_loss = 0.0
     for _ in range(epochs):
@@ -91,7 +93,10 @@ def _hand_fit(X32: torch.Tensor, ref: dict, epochs: int) -> float:
             noise = torch.randn((len(x), n_components), generator=noise_gen)
             decoded, mean, log_var = module(x, noise)
             kl = 0.5 * (mean.square() + log_var.exp() - log_var - 1.0)
-            loss = (-module.likelihood.log_prob(x, decoded) + beta * kl.sum(dim=-1)).mean()
+            # Free bits, as the estimator's loss: each dimension's batch-mean KL is
+            # charged at least free_bits nats.
+            charged_kl = kl.mean(dim=0).clamp(min=free_bits).sum()
+            loss = -module.likelihood.log_prob(x, decoded).mean() + beta * charged_kl
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

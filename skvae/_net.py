@@ -10,7 +10,8 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring
+from skorch.callbacks import Callback
+from skorch.utils import TeeGenerator
 from torch import nn
 
 # Standard-normal draws per row used by ``VAENet.elbo``: the same draws for every row,
@@ -141,6 +142,33 @@ class RandomRowSplit:
         return RowDataset(dataset.X, train), RowDataset(dataset.X, valid)
 
 
+class EpochTermAverages(Callback):
+    """Record the epoch averages of per-batch terms, weighted by batch size.
+
+    One pass over the epoch's batches for all ``names``: a scoring callback per term
+    would index the history once per term and epoch, which costs more than the terms.
+    """
+
+    def __init__(self, prefix: str, names=("reconstruction", "kl")):
+        self.prefix = prefix
+        self.names = names
+
+    def on_epoch_end(self, net, **kwargs):
+        keys = [f"{self.prefix}_{name}" for name in self.names]
+        size_key = f"{self.prefix}_batch_size"
+        totals, rows = [0.0] * len(keys), 0
+        for batch in net.history[-1]["batches"]:
+            if size_key not in batch or keys[0] not in batch:
+                continue
+            size = batch[size_key]
+            rows += size
+            for i, key in enumerate(keys):
+                totals[i] += size * batch[key]
+        if rows:
+            for key, total in zip(keys, totals):
+                net.history.record(key, total / rows)
+
+
 class VAENet(NeuralNet):
     """A skorch ``NeuralNet`` that trains a ``VAEModule`` on the negative ELBO.
 
@@ -164,19 +192,17 @@ class VAENet(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        terms = [
-            (f"{prefix}_{term}", PassthroughScoring(
-                name=f"{prefix}_{term}", on_train=on_train, lower_is_better=None
-            ))
-            for prefix, on_train in (("train", True), ("valid", False))
-            for term in ("reconstruction", "kl")
-            # Without a validation split there are no valid_ terms to average.
-            if on_train or self.train_split is not None
-        ]
-        *base, print_log = super()._default_callbacks
-        # PrintLog formats a table every epoch even when it prints nothing: without
-        # verbose output that cost per epoch buys nothing, so it is left out.
-        return base + terms + ([print_log] if self.verbose else [])
+        base = dict(super()._default_callbacks)
+        callbacks = [("epoch_timer", base["epoch_timer"]), ("train_loss", base["train_loss"]),
+                     ("train_terms", EpochTermAverages("train"))]
+        # Without a validation split there is nothing to average for the valid_ terms.
+        if self.train_split is not None:
+            callbacks += [("valid_loss", base["valid_loss"]),
+                          ("valid_terms", EpochTermAverages("valid"))]
+        # PrintLog formats a table every epoch even when it prints nothing.
+        if self.verbose:
+            callbacks.append(("print_log", base["print_log"]))
+        return callbacks
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         streams = np.random.SeedSequence([self.seed, len(self.history)])
@@ -194,6 +220,22 @@ class VAENet(NeuralNet):
         # per-batch time, while the mode only changes between the train and valid passes.
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
+
+    def train_step(self, batch, **fit_params):
+        # Adam needs no closure: stepping it directly skips skorch's closure and
+        # accumulator, a per-batch cost. Callbacks see the same on_grad_computed
+        # notification as in skorch's own train_step.
+        if isinstance(self.optimizer_, torch.optim.LBFGS):
+            return super().train_step(batch, **fit_params)
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch, training=True,
+        )
+        self._step_optimizer(None)
+        return step
 
     def get_dataset(self, X, y=None):
         return X if isinstance(X, RowDataset) else RowDataset(X)
