@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, ProgressBar
 
 from . import _compression
 from ._module import FoldedEncoder, VAEModule
@@ -17,11 +17,13 @@ from ._priors import PRIORS
 from ._validation import (
     Interval,
     StrOptions,
+    check_callbacks,
     check_device,
     check_hidden_layer_sizes,
     check_params,
     check_unit_interval,
     feature_statistics,
+    output_container,
     seed_from_random_state,
 )
 
@@ -41,6 +43,10 @@ _AUTO_MAX_COMPONENTS = 32
 # switching off approach zero variance slowly, and at 0.01 digits kept 17 of 32 where only
 # 10 carried more than 0.1 nats.
 _ACTIVITY_THRESHOLD = 0.1
+
+# With verbose=1, epochs of at least this many batches also get a progress bar: below it
+# an epoch passes too quickly for a bar to tell anyone anything.
+_PROGRESS_BAR_MIN_BATCHES = 20
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -150,7 +156,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         numpy random states are never used or changed.
 
     verbose : int, default=0
-        Print a table of losses per epoch when positive.
+        ``0`` trains silently. ``1`` prints one line per epoch: the loss and its
+        reconstruction and KL terms (nats per row), the validation loss with early
+        stopping, and the epoch's duration in seconds; epochs of 20 batches or more also
+        show a progress bar over their batches. ``2`` shows the bar on every epoch.
+
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra callbacks for the skorch training loop, e.g.
+        ``skorch.callbacks.LRScheduler`` for a learning-rate schedule,
+        ``skorch.callbacks.Checkpoint`` to save the best weights, or your own
+        ``skorch.callbacks.Callback`` for custom logging. Each fit works on a copy, so
+        the objects in this list are never changed: read the trained ones from
+        ``net_.callbacks_``.
 
     Attributes
     ----------
@@ -244,6 +261,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -266,6 +284,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.n_components = n_components
         self.beta = beta
@@ -284,6 +303,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ fitting
 
@@ -345,7 +365,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         if first_call:
             self._forget_fit()
-            net = self._build_net(X.shape[1], n_latent, hidden, device, feature_mean,
+            net = self._build_net(X.shape, n_latent, hidden, device, feature_mean,
                                   feature_scale, incremental=incremental)
         else:
             net = self.net_
@@ -407,9 +427,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_components_ = len(kept)
         self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
 
-    def _build_net(self, n_features, n_latent, hidden, device, feature_mean, feature_scale,
+    def _build_net(self, data_shape, n_latent, hidden, device, feature_mean, feature_scale,
                    *, incremental):
         """Map the flat estimator parameters onto skorch's routed ones."""
+        n_rows, n_features = data_shape
+        user_callbacks = check_callbacks(self.callbacks)
         seed = seed_from_random_state(self.random_state)
         use_split = self.early_stopping and not incremental
         monitor = "valid_loss" if use_split else "train_loss"
@@ -442,12 +464,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             max_epochs=self.max_iter,
             batch_size=self.batch_size,
             train_split=RandomRowSplit(self.validation_fraction, seed) if use_split else None,
-            callbacks=[("early_stopping", stopping)],
+            callbacks=[("early_stopping", stopping), *self._progress_callbacks(n_rows),
+                       *user_callbacks],
             device=device,
             verbose=self.verbose,
             seed=seed,
         )
         return net.initialize()
+
+    def _progress_callbacks(self, n_rows):
+        """A progress bar over each epoch's batches, when ``verbose`` asks for one."""
+        batches_per_epoch = math.ceil(n_rows / self.batch_size)
+        long_epochs = batches_per_epoch >= _PROGRESS_BAR_MIN_BATCHES
+        if self.verbose >= 2 or (self.verbose == 1 and long_epochs):
+            return [("progress_bar", ProgressBar(postfix_keys=["train_loss"]))]
+        return []
 
     # ---------------------------------------------------------------- inference
 
@@ -531,10 +562,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Reconstructed rows in the units of the training data.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Reconstructed rows in the units of the training data. A pandas or polars
+            frame when ``set_output`` asked for one, with the training frame's column
+            names (``x0, x1, ...`` for a model fitted on an array) and, for pandas, the
+            index of ``X`` when ``X`` is a pandas frame.
         """
         check_is_fitted(self)
+        index = getattr(X, "index", None) if hasattr(X, "iloc") else None
+        return self._as_output(self._inverse_transform(X), index)
+
+    def _inverse_transform(self, X) -> np.ndarray:
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         if Z.shape[1] != self.n_components_:
             raise ValueError(
@@ -569,8 +607,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
-            Decoder means of the drawn codes, in the units of the training data.
+        X_new : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Decoder means of the drawn codes, in the units of the training data; a pandas
+            or polars frame with the training frame's column names when ``set_output``
+            asked for one.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
@@ -578,7 +618,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
         module = self.net_.module_
         Z = module.prior.sample(n_samples, module.n_components, generator)
-        return self._decode(Z.numpy().astype(np.float64))
+        return self._as_output(self._decode(Z.numpy().astype(np.float64)))
+
+    def _as_output(self, rows: np.ndarray, index=None):
+        """``rows`` in the container that ``set_output(transform=...)`` asked for."""
+        container = output_container(self)
+        if container == "default":
+            return rows
+        # The training frame's column names, or x0, x1, ... as scikit-learn names them.
+        names = getattr(self, "feature_names_in_", None)
+        columns = ([str(name) for name in names] if names is not None
+                   else [f"x{i}" for i in range(self.n_features_in_)])
+        if container == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(rows, columns=columns, index=index)
+        import polars as pl
+
+        return pl.DataFrame(rows, schema=columns, orient="row")
 
     def score_samples(self, X):
         """Evidence lower bound of each row, in nats, computed with ``beta=1``.
@@ -718,7 +775,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                                       fields["digest"])
         if n_rows == 0:
             return np.empty((0, self.n_features_in_), dtype=fields["dtype"])
-        return self.inverse_transform((symbols * steps).astype(fields["dtype"]))
+        return self._inverse_transform((symbols * steps).astype(fields["dtype"]))
 
     def __sklearn_is_fitted__(self):
         # Fitted means a trained net: a fit that failed after validating X is not fitted.

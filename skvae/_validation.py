@@ -4,6 +4,7 @@ This is the only module that imports scikit-learn's private API (its parameter-c
 helpers), so that a change there is mended in one place.
 """
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -14,6 +15,8 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils._set_output import _get_output_config
+from skorch.callbacks import Callback
 
 # Rows read at a time when a statistic is computed in float64: bounds the extra memory.
 _STATS_CHUNK_ROWS = 65536
@@ -55,6 +58,32 @@ def check_device(device) -> torch.device:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return parsed
+
+
+def check_callbacks(callbacks) -> list:
+    """A fresh copy of the user's skorch callbacks, or ``ValueError`` naming a bad entry.
+
+    Callbacks keep state (best scores, file handles), so each fit gets its own copy:
+    the estimator's parameter is never changed by ``fit`` and clones stay independent.
+    """
+    if callbacks is None:
+        return []
+    for entry in callbacks:
+        named = (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str))
+        callback = entry[1] if named else entry
+        if not isinstance(callback, Callback) and not (
+                isinstance(callback, type) and issubclass(callback, Callback)):
+            raise ValueError(
+                "callbacks must be a list of skorch callbacks or (name, callback) pairs, "
+                f"got {entry!r}."
+            )
+    return copy.deepcopy(list(callbacks))
+
+
+def output_container(estimator) -> str:
+    """The container that ``set_output(transform=...)`` asked for: "default", "pandas"
+    or "polars"."""
+    return _get_output_config("transform", estimator)["dense"]
 
 
 def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import (
     check_transformer_get_feature_names_out_pandas,
     parametrize_with_checks,
 )
+from skorch.callbacks import LRScheduler
 
 from skvae import VAETransformer
 
@@ -26,8 +27,10 @@ ESTIMATORS = [
     VAETransformer(n_components=1, prior="laplace", random_state=0, **FAST),
     VAETransformer(n_components=2, prior="spike_slab", random_state=0, **FAST),
     VAETransformer(n_components="auto", random_state=0, **FAST),
+    VAETransformer(n_components=1, random_state=0,
+                   callbacks=[("lr", LRScheduler("StepLR", step_size=2, gamma=0.5))], **FAST),
 ]
-IDS = ["mlp", "early_stopping", "linear", "laplace", "spike_slab", "auto"]
+IDS = ["mlp", "early_stopping", "linear", "laplace", "spike_slab", "auto", "callbacks"]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -1,7 +1,5 @@
 """Behaviour users rely on: shapes, dtypes, determinism, scores, pipelines, searches."""
 
-import contextlib
-import io
 
 import numpy as np
 import pytest
@@ -253,17 +251,6 @@ def test_int_hidden_layer_size_means_one_layer(X):
     assert widths == [8, 4]
 
 
-def test_verbose_prints_a_progress_table(X):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        VAETransformer(verbose=1, random_state=0, **FAST).fit(X)
-    assert "train_loss" in out.getvalue()
-    quiet = io.StringIO()
-    with contextlib.redirect_stdout(quiet):
-        VAETransformer(verbose=0, random_state=0, **FAST).fit(X)
-    assert quiet.getvalue() == ""
-
-
 def test_pipeline_with_scaler_round_trips_in_original_units(X):
     data = X * 100 + 5
     pipe = Pipeline([
@@ -306,12 +293,3 @@ def test_drop_in_for_pca(X):
 def test_clone_keeps_parameters():
     vae = VAETransformer(3, beta=0.5, hidden_layer_sizes=(4, 4), random_state=2)
     assert clone(vae).get_params() == vae.get_params()
-
-
-def test_set_output_pandas(X):
-    pd = pytest.importorskip("pandas")
-    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    vae = VAETransformer(random_state=0, **FAST).set_output(transform="pandas").fit(df)
-    Z = vae.transform(df)
-    assert list(Z.columns) == ["vaetransformer0", "vaetransformer1"]
-    assert list(vae.feature_names_in_) == list(df.columns)
