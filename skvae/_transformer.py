@@ -241,6 +241,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     (1797, 64)
     >>> vae.sample(3, random_state=0).shape
     (3, 64)
+
+    skorch callbacks plug into training, here a learning-rate schedule:
+
+    >>> from skorch.callbacks import LRScheduler
+    >>> halve_every_2 = LRScheduler("StepLR", step_size=2, gamma=0.5)
+    >>> vae = VAETransformer(max_iter=4, callbacks=[halve_every_2], random_state=0)
+    >>> vae.fit(X / 16).net_.optimizer_.param_groups[0]["lr"]
+    0.0005
     """
 
     _parameter_constraints: dict = {
@@ -711,6 +719,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         data : bytes
         rate : dict
             Only with ``return_rate=True``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X = load_digits().data / 16
+        >>> vae = VAETransformer(n_components=5, max_iter=5, random_state=0).fit(X)
+        >>> data, rate = vae.compress(X, step=0.5, return_rate=True)
+        >>> rate["bits_per_row"] == 8 * len(data) / len(X)
+        True
+        >>> vae.decompress(data).shape
+        (1797, 64)
         """
         X = self._check_fitted_input(X)
         if not (isinstance(step, Real) and not isinstance(step, bool)
