@@ -1,6 +1,7 @@
 """skvae: variational autoencoders as scikit-learn transformers."""
 
-from ._transformer import VAETransformer
+__version__ = "0.1.0"
+
+from ._transformer import VAETransformer  # noqa: E402  (needs __version__ above)
 
 __all__ = ["VAETransformer"]
-__version__ = "0.1.0"

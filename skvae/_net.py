@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.utils import TeeGenerator
 from torch import nn
 
@@ -205,15 +205,34 @@ class VAENet(NeuralNet):
         return callbacks
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # Without ``epochs``, train up to max_epochs in all: a history restored from a
+        # checkpoint (skorch's LoadInitState) counts, so a resumed fit finishes the run.
+        if epochs is None:
+            epochs = max(self.max_epochs - len(self.history), 0)
         streams = np.random.SeedSequence([self.seed, len(self.history)])
         batch_seed, noise_seed = streams.generate_state(2)
         self.batch_generator_ = torch.Generator().manual_seed(int(batch_seed))
         self.noise_generator_ = torch.Generator(self.device).manual_seed(int(noise_seed))
+        self.interrupted_ = False
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch ends training quietly on Ctrl-C, and its EarlyStopping stops
+            # training by raising KeyboardInterrupt too. A real interrupt needs telling
+            # apart: the estimator decides what an interrupted fit leaves behind.
+            self.interrupted_ = not self._stopped_early()
+            raise
         finally:
             # Generators are per call: dropping them keeps pickles device-independent.
             self.batch_generator_ = self.noise_generator_ = None
+
+    def _stopped_early(self) -> bool:
+        """Whether an EarlyStopping callback has run out of patience."""
+        return any(
+            isinstance(callback, EarlyStopping)
+            and getattr(callback, "misses_", 0) >= callback.patience
+            for _, callback in self.callbacks_
+        )
 
     def _set_training(self, training=True):
         # skorch calls this before every batch; walking the module tree each time costs

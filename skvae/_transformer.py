@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from . import _compression
+from . import _compression, _persistence
 from ._module import FoldedEncoder, VAEModule
 from ._net import NonFiniteLossError, RandomRowSplit, VAENet
 from ._priors import PRIORS
@@ -56,6 +56,14 @@ def _shared_tensor(array: np.ndarray) -> torch.Tensor:
         # Read-only inputs (memmaps, frozen arrays) are only ever read here.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
+
+
+def _check_finite_output(values: np.ndarray) -> None:
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            "The model produced non-finite values for this input; its values may lie "
+            "far outside the range of the training data."
+        )
 
 
 def _as_tensor(array: np.ndarray, device) -> torch.Tensor:
@@ -359,7 +367,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         device = check_device(self.device)
         first_call = not (incremental and hasattr(self, "net_"))
-        X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+        if not first_call:
+            self._check_architecture_unchanged(hidden)
+        X = self._validate_rows(X, reset=first_call)
         auto = self.n_components == "auto"
         if not auto and self.n_components > X.shape[1]:
             raise ValueError(
@@ -373,16 +383,27 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         if first_call:
             self._forget_fit()
-            net = self._build_net(X.shape, n_latent, hidden, device, feature_mean,
-                                  feature_scale, incremental=incremental)
+            # Everything that fixes the network's shape and initial state: kept so that
+            # a saved model can rebuild its net (see __setstate__).
+            self._net_spec_ = {
+                "n_rows": X.shape[0], "n_features": X.shape[1], "n_latent": n_latent,
+                "hidden": list(hidden), "feature_mean": feature_mean,
+                "feature_scale": feature_scale, "incremental": incremental,
+                "seed": seed_from_random_state(self.random_state),
+                "architecture": self._architecture(hidden),
+            }
+            net = self._build_net(self._net_spec_, device)
+            self.n_samples_seen_ = 0
         else:
             net = self.net_
+            self._update_training_settings(net)
+        epochs_before = len(net.history)
         # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
         # so no second full-size copy of X exists during training.
         X_shared = _shared_tensor(X)
         try:
             # partial_fit, not fit: the net is initialised already, and fit would build
-            # the module a second time. Without ``epochs`` it runs max_epochs.
+            # the module a second time. Without ``epochs`` it runs up to max_epochs.
             net.partial_fit(X_shared, epochs=1 if incremental else None)
         except NonFiniteLossError as exc:
             self._forget_fit()
@@ -392,7 +413,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "or a larger batch_size."
             ) from None
 
+        if net.interrupted_:
+            self._settle_interrupted_fit(net, epochs_before, first_call)
         self.net_ = net
+        # Models saved before this attribute existed start counting here.
+        self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + X.shape[0]
         self._set_diagnostics(X, keep_active_only=auto)
         history = net.history
         self.n_iter_ = len(history)
@@ -401,12 +426,61 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             [float(v) for v in history[:, "valid_loss"]] if net.train_split else None
         )
 
+    def _architecture(self, hidden):
+        """The parameters that fix the network's shape: partial_fit cannot change them."""
+        return {"n_components": self.n_components, "hidden_layer_sizes": list(hidden),
+                "likelihood": self.likelihood, "prior": self.prior,
+                "nonzero_fraction": self.nonzero_fraction if self.prior == "spike_slab"
+                else None}
+
+    def _check_architecture_unchanged(self, hidden):
+        spec = getattr(self, "_net_spec_", None)
+        if spec is None:
+            return  # a model saved before the spec existed
+        built = spec["architecture"]
+        for name, value in self._architecture(hidden).items():
+            if value != built[name]:
+                raise ValueError(
+                    f"partial_fit cannot change {name} of a fitted model (fitted with "
+                    f"{built[name]!r}, now {getattr(self, name)!r}); call fit to train a "
+                    "new model with it."
+                )
+
+    def _update_training_settings(self, net):
+        """partial_fit trains with the current beta, free_bits, learning rate and
+        callbacks."""
+        if self.callbacks is not getattr(self, "_installed_callbacks", self.callbacks):
+            net.callbacks = self._callbacks(self._net_spec_, use_split=False)
+            net.initialize_callbacks()
+        if self.n_components != "auto":
+            net.criterion_.free_bits = self.free_bits
+        net.criterion_.beta = self.beta
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.learning_rate_init
+
+    def _settle_interrupted_fit(self, net, epochs_before, first_call):
+        """After Ctrl-C: keep the epochs that finished, or pass the interrupt on."""
+        history = net.history
+        if len(history) > epochs_before and "train_loss" not in history[-1]:
+            history.pop()  # the epoch that was cut short
+        finished = len(history) - epochs_before
+        if finished == 0:
+            if first_call:
+                self._forget_fit()
+            raise KeyboardInterrupt
+        warnings.warn(
+            f"Training was interrupted after {finished} complete epoch(s); the model keeps "
+            "the weights reached so far. Call partial_fit to train further.",
+            UserWarning,
+            stacklevel=4,
+        )
+
     def _forget_fit(self):
         """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
         fitted = (
             "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
             "kl_per_component_", "active_components_", "nonzero_fraction_",
-            "_kept_components_",
+            "_kept_components_", "_net_spec_", "n_samples_seen_",
         )
         for name in fitted:
             self.__dict__.pop(name, None)
@@ -435,32 +509,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_components_ = len(kept)
         self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
 
-    def _build_net(self, data_shape, n_latent, hidden, device, feature_mean, feature_scale,
-                   *, incremental):
+    def _build_net(self, spec, device):
         """Map the flat estimator parameters onto skorch's routed ones."""
-        n_rows, n_features = data_shape
-        user_callbacks = check_callbacks(self.callbacks)
-        seed = seed_from_random_state(self.random_state)
-        use_split = self.early_stopping and not incremental
-        monitor = "valid_loss" if use_split else "train_loss"
-        stopping = EarlyStopping(
-            monitor=monitor,
-            patience=self.n_iter_no_change,
-            threshold=self.tol,
-            threshold_mode="abs",
-            load_best=use_split,
-            sink=print,
-        )
+        seed = spec["seed"]
+        use_split = self.early_stopping and not spec["incremental"]
         net = VAENet(
             VAEModule,
-            module__n_features=n_features,
-            module__n_components=n_latent,
-            module__hidden_layer_sizes=hidden,
+            module__n_features=spec["n_features"],
+            module__n_components=spec["n_latent"],
+            module__hidden_layer_sizes=tuple(spec["hidden"]),
             module__likelihood=self.likelihood,
             module__prior=self.prior,
             module__nonzero_fraction=self.nonzero_fraction,
-            module__feature_mean=feature_mean,
-            module__feature_scale=feature_scale,
+            module__feature_mean=spec["feature_mean"],
+            module__feature_scale=spec["feature_scale"],
             module__seed=seed,
             criterion__beta=self.beta,
             # With "auto" the KL must be free to switch dimensions off.
@@ -472,21 +534,35 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             max_epochs=self.max_iter,
             batch_size=self.batch_size,
             train_split=RandomRowSplit(self.validation_fraction, seed) if use_split else None,
-            callbacks=[("early_stopping", stopping), *self._progress_callbacks(n_rows),
-                       *user_callbacks],
+            callbacks=self._callbacks(spec, use_split),
             device=device,
+            # Checkpoints and load_params read tensors only, never pickled objects.
+            torch_load_kwargs={"weights_only": True},
             verbose=self.verbose,
             seed=seed,
         )
         return net.initialize()
 
-    def _progress_callbacks(self, n_rows):
-        """A progress bar over each epoch's batches, when ``verbose`` asks for one."""
-        batches_per_epoch = math.ceil(n_rows / self.batch_size)
+    def _callbacks(self, spec, use_split):
+        """The stopping rule, a progress bar if ``verbose`` asks for one, and a fresh copy
+        of the user's callbacks."""
+        stopping = EarlyStopping(
+            monitor="valid_loss" if use_split else "train_loss",
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            load_best=use_split,
+            sink=print,
+        )
+        callbacks = [("early_stopping", stopping)]
+        batches_per_epoch = math.ceil(spec["n_rows"] / self.batch_size)
         long_epochs = batches_per_epoch >= _PROGRESS_BAR_MIN_BATCHES
         if self.verbose >= 2 or (self.verbose == 1 and long_epochs):
-            return [("progress_bar", ProgressBar(postfix_keys=["train_loss"]))]
-        return []
+            callbacks.append(("progress_bar", ProgressBar(postfix_keys=["train_loss"])))
+        # Remember which list was installed: partial_fit installs a new one if the
+        # parameter has been set to another list since.
+        self._installed_callbacks = self.callbacks
+        return callbacks + check_callbacks(self.callbacks)
 
     # ---------------------------------------------------------------- inference
 
@@ -524,16 +600,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         for rows, batch, n_rows in self._batches(X):
             result = batch_fn(batch)[:n_rows]
             out[rows] = result.reshape(n_rows, n_outputs).cpu().numpy()
-        if not np.all(np.isfinite(out)):
-            raise ValueError(
-                "The model produced non-finite values for this input; its values may lie "
-                "far outside the range of the training data."
-            )
+        _check_finite_output(out)
         return out
 
     def _check_fitted_input(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._validate_rows(X, reset=False)
+
+    def _validate_rows(self, X, reset):
+        # scikit-learn's finiteness check sums X first: for values near the float64
+        # limit that sum overflows with a RuntimeWarning before the clear error comes.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
 
     def transform(self, X):
         """Latent code of each row: the posterior mean, with exact zeros where a
@@ -746,6 +824,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         for rows, n_rows, posterior in self._posteriors(X):
             codes[rows] = module.prior.code(posterior)[:n_rows, kept].double().cpu().numpy()
             kl[rows] = module.prior.kl(posterior)[:n_rows].double().sum(dim=1).cpu().numpy()
+        _check_finite_output(codes)
         steps = np.full(len(kept), float(step))
         symbols = _compression.quantise(codes, steps)
         words, ideal_bits = _compression.encode(symbols, module.prior, steps)
@@ -796,6 +875,43 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if n_rows == 0:
             return np.empty((0, self.n_features_in_), dtype=fields["dtype"])
         return self._inverse_transform((symbols * steps).astype(fields["dtype"]))
+
+    # ------------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
+        state["_versions"] = _persistence.versions()
+        # Identity bookkeeping for partial_fit; a loaded model installs its own copy.
+        state.pop("_installed_callbacks", None)
+        if "net_" in state and "_net_spec_" in state:
+            # The net as plain values, not skorch and torch objects: see _persistence.
+            state["net_"] = _persistence.net_state(state["net_"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved_versions = state.pop("_versions", None)
+        net = state.get("net_")
+        super().__setstate__(state)
+        if saved_versions is not None:
+            _persistence.warn_on_version_mismatch(saved_versions)
+        if isinstance(net, dict):
+            device = _persistence.available_device(torch.device(self.device))
+            self.net_ = self._build_net(self._net_spec_, device)
+            _persistence.restore_net(self.net_, net)
+
+    def to(self, device):
+        """Move the fitted model to ``device`` (e.g. ``"cuda"`` or ``"cpu"``); returns self.
+
+        Also sets the ``device`` parameter, so that later fits train there too.
+        """
+        check_is_fitted(self)
+        device = check_device(device)
+        state = self.__getstate__()
+        state["device"] = str(device)
+        self.__setstate__(state)
+        return self
 
     def __sklearn_is_fitted__(self):
         # Fitted means a trained net: a fit that failed after validating X is not fitted.

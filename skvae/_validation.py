@@ -21,6 +21,13 @@ from skorch.callbacks import Callback
 # Rows read at a time when a statistic is computed in float64: bounds the extra memory.
 _STATS_CHUNK_ROWS = 65536
 
+# Bounds on the data's spread: squared reconstruction errors and the likelihood's variance
+# floor (1e-6 times the squared spread) must stay inside float32's normal range.
+_MIN_SPREAD, _MAX_SPREAD = 1e-15, 1e15
+
+# A Python float: comparing with the float32 scalar would cast huge values to float32.
+_FLOAT32_SQRT_MAX = float(np.sqrt(np.finfo(np.float32).max))
+
 
 def check_params(estimator) -> None:
     """Check ``estimator``'s parameters against its ``_parameter_constraints`` table."""
@@ -104,7 +111,7 @@ def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             largest = max(largest, float(np.abs(chunk).max()))
         mean = total / n_samples
         variance = np.maximum(total_sq / n_samples - np.square(mean), 0.0)
-    if not (np.all(np.isfinite(variance)) and largest < np.sqrt(np.finfo(np.float32).max)):
+    if not (np.all(np.isfinite(variance)) and largest < _FLOAT32_SQRT_MAX):
         raise ValueError(
             f"X contains values too large to standardise without overflow (largest "
             f"magnitude {largest:.3g}); divide X by a constant so that its values are "
@@ -115,6 +122,16 @@ def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     std = np.sqrt(variance)
     constant = std <= 1e-6 * np.maximum(np.abs(mean), 1e-30)
     std[constant | (std == 0)] = 1.0
+    # The Gaussian likelihood squares errors of this size in float32: spreads outside
+    # these bounds under- or overflow there.
+    spread = float(np.sqrt(np.mean(np.square(std))))
+    if not _MIN_SPREAD <= spread <= _MAX_SPREAD:
+        raise ValueError(
+            f"X's features vary by about {spread:.3g} (root mean square of their standard "
+            f"deviations), too {'little' if spread < _MIN_SPREAD else 'much'} for training "
+            f"in float32; multiply X by a constant (StandardScaler does this) so that its "
+            f"spread lies between {_MIN_SPREAD:g} and {_MAX_SPREAD:g}."
+        )
     return mean, std
 
 

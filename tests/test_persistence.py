@@ -1,16 +1,23 @@
-"""Pickle and joblib round trips give bit-identical outputs, here and in a fresh process."""
+"""Saving and loading: pickle, joblib and skops round trips, versions, device moves."""
 
 import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_array_equal
+from skorch import NeuralNet
+from skorch.exceptions import DeviceWarning
 
+import skvae
 from skvae import VAETransformer
+from skvae._persistence import VersionMismatchWarning
 
 from .conftest import FAST
 
@@ -68,3 +75,125 @@ def test_round_trip_in_a_fresh_process(fitted, X, tmp_path, store):
     subprocess.run([sys.executable, "-c", script], check=True)
     assert_array_equal(np.load(tmp_path / "Z.npy"), fitted.transform(X))
     assert_array_equal(np.load(tmp_path / "S.npy"), fitted.score_samples(X))
+
+
+# ------------------------------------------------------------- safe persistence
+
+
+def test_saved_state_holds_only_plain_values(fitted):
+    state = fitted.__getstate__()
+    assert state["_versions"] == {"skvae": skvae.__version__, "torch": torch.__version__}
+
+    def plain(value):
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list | tuple):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, str | bool | int | float | np.ndarray)
+
+    for name, value in state.items():
+        assert plain(value), name
+    # Saving does not touch the model itself.
+    assert isinstance(fitted.net_, NeuralNet)
+
+
+def test_skops_reports_only_skvae_as_untrusted_and_round_trips(fitted, X):
+    sio = pytest.importorskip("skops.io")
+    data = sio.dumps(fitted)
+    untrusted = sio.get_untrusted_types(data=data)
+    assert untrusted == ["skvae._transformer.VAETransformer"]
+    restored = sio.loads(data, trusted=untrusted)
+    for before, after in zip(_outputs(fitted, X), _outputs(restored, X)):
+        assert_array_equal(before, after)
+    # Optimizer state and history came along: training continues identically.
+    restored.partial_fit(X)
+    fitted.partial_fit(X)
+    assert_array_equal(restored.transform(X), fitted.transform(X))
+    assert restored.n_iter_ == fitted.n_iter_
+
+
+def test_loading_under_other_versions_warns(fitted, X):
+    state = fitted.__getstate__()
+    state["_versions"] = {"skvae": "0.0.1", "torch": "1.0.0"}
+    restored = VAETransformer.__new__(VAETransformer)
+    with pytest.warns(VersionMismatchWarning, match="saved with skvae 0.0.1 and torch 1.0.0"):
+        restored.__setstate__(state)
+    assert_array_equal(restored.transform(X), fitted.transform(X))
+
+
+def test_same_versions_load_silently(fitted):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(fitted))
+
+
+def test_torch_load_reads_tensors_only(fitted):
+    assert fitted.net_.torch_load_kwargs == {"weights_only": True}
+    # Every torch.load in the package must refuse pickled objects.
+    package = Path(skvae.__file__).parent
+    for path in package.glob("*.py"):
+        for line in path.read_text().splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
+
+
+def test_models_saved_before_the_plain_state_still_load(X):
+    # A pickle written by skvae 0.1.0 before the plain state (it holds the skorch net).
+    stored = Path(__file__).parent / "data" / "compress_v1_model.pkl"
+    model = pickle.loads(stored.read_bytes())
+    assert isinstance(model.net_, NeuralNet)
+    assert np.all(np.isfinite(model.transform(np.zeros((2, model.n_features_in_)))))
+    again = pickle.loads(pickle.dumps(model))
+    assert_array_equal(again.transform(np.ones((2, model.n_features_in_))),
+                       model.transform(np.ones((2, model.n_features_in_))))
+
+
+# ----------------------------------------------------------------- device moves
+
+
+def test_gpu_model_loads_on_a_machine_without_one(fitted, X, monkeypatch):
+    # A model that says it was trained on CUDA, loaded where CUDA is missing.
+    state = fitted.__getstate__()
+    state["device"] = "cuda"
+    data = pickle.dumps(state)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = VAETransformer.__new__(VAETransformer)
+    with pytest.warns(DeviceWarning, match="trained on cuda, which this machine does not"):
+        restored.__setstate__(pickle.loads(data))
+    assert restored.net_.device == torch.device("cpu")
+    assert restored.device == "cuda"
+    for before, after in zip(_outputs(fitted, X), _outputs(restored, X)):
+        assert_array_equal(before, after)
+    # Moving it explicitly makes the CPU its device for later fits too.
+    restored.to("cpu").partial_fit(X)
+    assert restored.device == "cpu"
+
+
+def test_to_moves_a_fitted_model_and_keeps_its_outputs(fitted, X):
+    outputs = _outputs(fitted, X)
+    assert fitted.to("cpu") is fitted
+    for before, after in zip(outputs, _outputs(fitted, X)):
+        assert_array_equal(before, after)
+
+
+def test_to_an_unavailable_device_is_explained(fitted, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        fitted.to("cuda")
+    assert torch.device(fitted.net_.device) == torch.device("cpu")
+    assert fitted.device == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_model_round_trip_and_move(X, monkeypatch):
+    vae = VAETransformer(device="cuda", random_state=0, **FAST).fit(X)
+    data = pickle.dumps(vae)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.warns(DeviceWarning):
+            on_cpu = pickle.loads(data)
+    np.testing.assert_allclose(on_cpu.transform(X), vae.transform(X), rtol=1e-4, atol=1e-5)
+    back = on_cpu.to("cuda")
+    assert next(back.net_.module_.parameters()).is_cuda
+    np.testing.assert_allclose(back.transform(X), vae.transform(X), rtol=1e-5, atol=1e-6)
