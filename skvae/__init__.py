@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
-from ._transformer import VAETransformer  # noqa: E402  (needs __version__ above)
+from ._persistence import VersionMismatchWarning  # noqa: E402  (needs __version__ above)
+from ._transformer import VAETransformer  # noqa: E402
 
-__all__ = ["VAETransformer"]
+__all__ = ["VAETransformer", "VersionMismatchWarning"]

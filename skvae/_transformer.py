@@ -205,6 +205,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_iter_ : int
         Number of epochs run, summed over ``fit`` and later ``partial_fit`` calls.
 
+    n_samples_seen_ : int
+        Number of rows trained on: the rows given to ``fit``, plus those of every later
+        ``partial_fit`` call (each call is one epoch over its rows).
+
     loss_curve_ : list of float
         Training loss (negative ELBO with the training ``beta``, nats per row) per epoch.
 

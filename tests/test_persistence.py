@@ -16,8 +16,7 @@ from skorch import NeuralNet
 from skorch.exceptions import DeviceWarning
 
 import skvae
-from skvae import VAETransformer
-from skvae._persistence import VersionMismatchWarning
+from skvae import VAETransformer, VersionMismatchWarning
 
 from .conftest import FAST
 
