@@ -214,6 +214,8 @@ class VAENet(NeuralNet):
         self.batch_generator_ = torch.Generator().manual_seed(int(batch_seed))
         self.noise_generator_ = torch.Generator(self.device).manual_seed(int(noise_seed))
         self.interrupted_ = False
+        # After any history a checkpoint restored: the epochs this call runs come after.
+        self.epochs_at_start_ = len(self.history)
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
@@ -241,11 +243,9 @@ class VAENet(NeuralNet):
             super()._set_training(training)
 
     def train_step(self, batch, **fit_params):
-        # Adam needs no closure: stepping it directly skips skorch's closure and
-        # accumulator, a per-batch cost. Callbacks see the same on_grad_computed
-        # notification as in skorch's own train_step.
-        if isinstance(self.optimizer_, torch.optim.LBFGS):
-            return super().train_step(batch, **fit_params)
+        # The optimizer is Adam, which needs no closure: stepping it directly skips
+        # skorch's closure and accumulator, a per-batch cost. Callbacks see the same
+        # on_grad_computed notification as in skorch's own train_step.
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
         self.notify(

@@ -15,6 +15,7 @@ from skorch.exceptions import DeviceWarning
 from skorch.history import History
 
 from . import __version__
+from ._validation import check_device
 
 FORMAT_VERSION = 1
 
@@ -40,15 +41,32 @@ def warn_on_version_mismatch(saved: dict) -> None:
         )
 
 
-def net_state(net) -> dict:
-    """What a trained net needs to be rebuilt: weights, buffers, optimizer state, history."""
+def weights_state(net) -> dict:
+    """Copies of the module's, criterion's and optimizer's state, as plain values."""
     return {
-        "format": FORMAT_VERSION,
         "module": _to_plain(net.module_.state_dict()),
         "criterion": _to_plain(net.criterion_.state_dict()),
         "optimizer": _to_plain(net.optimizer_.state_dict()),
-        "history": _to_plain(list(net.history)),
     }
+
+
+def restore_weights(net, state: dict) -> None:
+    """Load ``state`` (from ``weights_state``) into ``net``, built with the same shapes."""
+    device = net.device
+    net.module_.load_state_dict(_to_tensors(state["module"], device))
+    net.criterion_.load_state_dict(_to_tensors(state["criterion"], device))
+    optimizer = _to_tensors(state["optimizer"], "cpu")
+    # state_dict keys parameters by their index; plain dicts store the keys as strings.
+    optimizer["state"] = {int(k): v for k, v in optimizer["state"].items()}
+    for group in optimizer["param_groups"]:
+        group["betas"] = tuple(group["betas"])
+    net.optimizer_.load_state_dict(optimizer)
+
+
+def net_state(net) -> dict:
+    """What a trained net needs to be rebuilt: weights, buffers, optimizer state, history."""
+    return {"format": FORMAT_VERSION, **weights_state(net),
+            "history": _to_plain(list(net.history))}
 
 
 def restore_net(net, state: dict) -> None:
@@ -59,38 +77,30 @@ def restore_net(net, state: dict) -> None:
             f"skvae reads format {FORMAT_VERSION}. Load it with the skvae version that "
             "saved it."
         )
-    device = net.device
-    net.module_.load_state_dict(_to_tensors(state["module"], device))
-    net.criterion_.load_state_dict(_to_tensors(state["criterion"], device))
-    optimizer = _to_tensors(state["optimizer"], "cpu")
-    # state_dict keys parameters by their index; plain dicts store the keys as strings.
-    optimizer["state"] = {int(k): v for k, v in optimizer["state"].items()}
-    for group in optimizer["param_groups"]:
-        group["betas"] = tuple(group["betas"])
-    net.optimizer_.load_state_dict(optimizer)
+    restore_weights(net, state)
     net.history = History(state["history"])
 
 
 def available_device(device: torch.device) -> torch.device:
     """``device`` if this machine has it, else the CPU with a warning."""
-    missing = (device.type == "cuda" and not torch.cuda.is_available()) or (
-        device.type == "mps" and not torch.backends.mps.is_available())
-    if not missing:
-        return device
-    warnings.warn(
-        f"This model was trained on {device}, which this machine does not have; it runs "
-        "on the CPU. Call set_params(device='cpu') before fitting it again here.",
-        DeviceWarning,
-        stacklevel=3,
-    )
-    return torch.device("cpu")
+    try:
+        return check_device(device)
+    except ValueError:
+        warnings.warn(
+            f"This model was trained on {device}, which this machine does not have; it "
+            "runs on the CPU. Call to('cpu') before fitting it again here.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
 
 
 def _to_plain(value):
     """Tensors to NumPy arrays, tuples to lists, dict keys to strings, NumPy scalars to
     Python numbers: the types that pickle and skops store without running code."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        # A copy: on the CPU, numpy() would share memory with the live parameter.
+        return value.detach().cpu().numpy().copy()
     if isinstance(value, dict):
         return {str(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

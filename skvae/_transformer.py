@@ -8,16 +8,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
 
-from . import _compression, _persistence
-from ._module import FoldedEncoder, VAEModule
-from ._net import NonFiniteLossError, RandomRowSplit, VAENet
+from . import _compression, _persistence, _training
+from ._module import FoldedEncoder
+from ._net import NonFiniteLossError
 from ._priors import PRIORS
 from ._validation import (
     Interval,
     StrOptions,
-    check_callbacks,
     check_device,
     check_hidden_layer_sizes,
     check_params,
@@ -43,10 +41,6 @@ _AUTO_MAX_COMPONENTS = 32
 # switching off approach zero variance slowly, and at 0.01 digits kept 17 of 32 where only
 # 10 carried more than 0.1 nats.
 _ACTIVITY_THRESHOLD = 0.1
-
-# With verbose=1, epochs of at least this many batches also get a progress bar: below it
-# an epoch passes too quickly for a bar to tell anyone anything.
-_PROGRESS_BAR_MIN_BATCHES = 20
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -372,7 +366,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device = check_device(self.device)
         first_call = not (incremental and hasattr(self, "net_"))
         if not first_call:
-            self._check_architecture_unchanged(hidden)
+            _training.check_architecture_unchanged(self, self._spec(), hidden)
+            _training.check_device_unchanged(self, self.net_)
         X = self._validate_rows(X, reset=first_call)
         auto = self.n_components == "auto"
         if not auto and self.n_components > X.shape[1]:
@@ -380,28 +375,26 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"n_components={self.n_components} must be at most the number of features, "
                 f"n_features={X.shape[1]}."
             )
-        n_latent = min(X.shape[1], _AUTO_MAX_COMPONENTS) if auto else self.n_components
         if self.likelihood == "bernoulli":
             check_unit_interval(X, self.likelihood)
         feature_mean, feature_scale = feature_statistics(X)
 
         if first_call:
             self._forget_fit()
-            # Everything that fixes the network's shape and initial state: kept so that
-            # a saved model can rebuild its net (see __setstate__).
-            self._net_spec_ = {
-                "n_rows": X.shape[0], "n_features": X.shape[1], "n_latent": n_latent,
-                "hidden": list(hidden), "feature_mean": feature_mean,
-                "feature_scale": feature_scale, "incremental": incremental,
-                "seed": seed_from_random_state(self.random_state),
-                "architecture": self._architecture(hidden),
-            }
-            net = self._build_net(self._net_spec_, device)
-            self.n_samples_seen_ = 0
+            spec = _training.make_spec(
+                self, n_rows=X.shape[0], n_features=X.shape[1],
+                n_latent=min(X.shape[1], _AUTO_MAX_COMPONENTS) if auto else self.n_components,
+                hidden=hidden, feature_mean=feature_mean, feature_scale=feature_scale,
+                incremental=incremental, seed=seed_from_random_state(self.random_state),
+            )
+            net = _training.build_net(self, spec, device)
+            weights_before, samples_seen = None, 0
         else:
-            net = self.net_
-            self._update_training_settings(net)
-        epochs_before = len(net.history)
+            spec, net = self._net_spec_, self.net_
+            _training.prepare_partial_fit(self, net, spec)
+            # What an interrupt before the end of this call's epoch puts back.
+            weights_before = _persistence.weights_state(net)
+            samples_seen = self.n_samples_seen_
         # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
         # so no second full-size copy of X exists during training.
         X_shared = _shared_tensor(X)
@@ -409,6 +402,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # partial_fit, not fit: the net is initialised already, and fit would build
             # the module a second time. Without ``epochs`` it runs up to max_epochs.
             net.partial_fit(X_shared, epochs=1 if incremental else None)
+            if net.interrupted_:
+                _training.settle_interrupt(net, weights_before)
         except NonFiniteLossError as exc:
             self._forget_fit()
             raise ValueError(
@@ -416,68 +411,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"{self.learning_rate_init}), standardising X (e.g. with StandardScaler), "
                 "or a larger batch_size."
             ) from None
+        except KeyboardInterrupt:
+            if first_call:
+                self._forget_fit()
+            raise
 
-        if net.interrupted_:
-            self._settle_interrupted_fit(net, epochs_before, first_call)
-        self.net_ = net
-        # Models saved before this attribute existed start counting here.
-        self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + X.shape[0]
+        self.net_, self._net_spec_ = net, spec
+        self.n_samples_seen_ = samples_seen + X.shape[0]
         self._set_diagnostics(X, keep_active_only=auto)
         history = net.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
-        self.validation_loss_curve_ = (
-            [float(v) for v in history[:, "valid_loss"]] if net.train_split else None
-        )
-
-    def _architecture(self, hidden):
-        """The parameters that fix the network's shape: partial_fit cannot change them."""
-        return {"n_components": self.n_components, "hidden_layer_sizes": list(hidden),
-                "likelihood": self.likelihood, "prior": self.prior,
-                "nonzero_fraction": self.nonzero_fraction if self.prior == "spike_slab"
-                else None}
-
-    def _check_architecture_unchanged(self, hidden):
-        spec = getattr(self, "_net_spec_", None)
-        if spec is None:
-            return  # a model saved before the spec existed
-        built = spec["architecture"]
-        for name, value in self._architecture(hidden).items():
-            if value != built[name]:
-                raise ValueError(
-                    f"partial_fit cannot change {name} of a fitted model (fitted with "
-                    f"{built[name]!r}, now {getattr(self, name)!r}); call fit to train a "
-                    "new model with it."
-                )
-
-    def _update_training_settings(self, net):
-        """partial_fit trains with the current beta, free_bits, learning rate and
-        callbacks."""
-        if self.callbacks is not getattr(self, "_installed_callbacks", self.callbacks):
-            net.callbacks = self._callbacks(self._net_spec_, use_split=False)
-            net.initialize_callbacks()
-        if self.n_components != "auto":
-            net.criterion_.free_bits = self.free_bits
-        net.criterion_.beta = self.beta
-        for group in net.optimizer_.param_groups:
-            group["lr"] = self.learning_rate_init
-
-    def _settle_interrupted_fit(self, net, epochs_before, first_call):
-        """After Ctrl-C: keep the epochs that finished, or pass the interrupt on."""
-        history = net.history
-        if len(history) > epochs_before and "train_loss" not in history[-1]:
-            history.pop()  # the epoch that was cut short
-        finished = len(history) - epochs_before
-        if finished == 0:
-            if first_call:
-                self._forget_fit()
-            raise KeyboardInterrupt
-        warnings.warn(
-            f"Training was interrupted after {finished} complete epoch(s); the model keeps "
-            "the weights reached so far. Call partial_fit to train further.",
-            UserWarning,
-            stacklevel=4,
-        )
+        # Epochs of a partial_fit after early stopping have no validation loss.
+        valid = [float(epoch["valid_loss"]) for epoch in history if "valid_loss" in epoch]
+        self.validation_loss_curve_ = valid or None
 
     def _forget_fit(self):
         """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
@@ -512,61 +459,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self._kept_components_ = kept
         self.n_components_ = len(kept)
         self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
-
-    def _build_net(self, spec, device):
-        """Map the flat estimator parameters onto skorch's routed ones."""
-        seed = spec["seed"]
-        use_split = self.early_stopping and not spec["incremental"]
-        net = VAENet(
-            VAEModule,
-            module__n_features=spec["n_features"],
-            module__n_components=spec["n_latent"],
-            module__hidden_layer_sizes=tuple(spec["hidden"]),
-            module__likelihood=self.likelihood,
-            module__prior=self.prior,
-            module__nonzero_fraction=self.nonzero_fraction,
-            module__feature_mean=spec["feature_mean"],
-            module__feature_scale=spec["feature_scale"],
-            module__seed=seed,
-            criterion__beta=self.beta,
-            # With "auto" the KL must be free to switch dimensions off.
-            criterion__free_bits=0.0 if self.n_components == "auto" else self.free_bits,
-            optimizer=torch.optim.Adam,
-            # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
-            optimizer__fused=device.type in ("cpu", "cuda"),
-            lr=self.learning_rate_init,
-            max_epochs=self.max_iter,
-            batch_size=self.batch_size,
-            train_split=RandomRowSplit(self.validation_fraction, seed) if use_split else None,
-            callbacks=self._callbacks(spec, use_split),
-            device=device,
-            # Checkpoints and load_params read tensors only, never pickled objects.
-            torch_load_kwargs={"weights_only": True},
-            verbose=self.verbose,
-            seed=seed,
-        )
-        return net.initialize()
-
-    def _callbacks(self, spec, use_split):
-        """The stopping rule, a progress bar if ``verbose`` asks for one, and a fresh copy
-        of the user's callbacks."""
-        stopping = EarlyStopping(
-            monitor="valid_loss" if use_split else "train_loss",
-            patience=self.n_iter_no_change,
-            threshold=self.tol,
-            threshold_mode="abs",
-            load_best=use_split,
-            sink=print,
-        )
-        callbacks = [("early_stopping", stopping)]
-        batches_per_epoch = math.ceil(spec["n_rows"] / self.batch_size)
-        long_epochs = batches_per_epoch >= _PROGRESS_BAR_MIN_BATCHES
-        if self.verbose >= 2 or (self.verbose == 1 and long_epochs):
-            callbacks.append(("progress_bar", ProgressBar(postfix_keys=["train_loss"])))
-        # Remember which list was installed: partial_fit installs a new one if the
-        # parameter has been set to another list since.
-        self._installed_callbacks = self.callbacks
-        return callbacks + check_callbacks(self.callbacks)
 
     # ---------------------------------------------------------------- inference
 
@@ -886,8 +778,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # A copy: object.__getstate__ may return the instance's own __dict__.
         state = dict(super().__getstate__())
         state["_versions"] = _persistence.versions()
-        # Identity bookkeeping for partial_fit; a loaded model installs its own copy.
-        state.pop("_installed_callbacks", None)
+        if isinstance(state.get("device"), torch.device):
+            state["device"] = str(state["device"])  # a plain value, for skops
         if "net_" in state and "_net_spec_" in state:
             # The net as plain values, not skorch and torch objects: see _persistence.
             state["net_"] = _persistence.net_state(state["net_"])
@@ -896,14 +788,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __setstate__(self, state):
         state = dict(state)
         saved_versions = state.pop("_versions", None)
-        net = state.get("net_")
+        net_state = state.pop("net_", None)
         super().__setstate__(state)
         if saved_versions is not None:
             _persistence.warn_on_version_mismatch(saved_versions)
-        if isinstance(net, dict):
+        if isinstance(net_state, dict):
             device = _persistence.available_device(torch.device(self.device))
-            self.net_ = self._build_net(self._net_spec_, device)
-            _persistence.restore_net(self.net_, net)
+            # Loading runs no callback code: the user's callbacks are installed by the
+            # next partial_fit (fit builds a new net anyway).
+            net = _training.build_net(self, self._net_spec_, device,
+                                      install_user_callbacks=False)
+            _persistence.restore_net(net, net_state)
+            self.net_ = net  # only a complete net: a failed load leaves no model
+        elif net_state is not None:
+            self.net_ = net_state  # saved before the plain state: a skorch net
 
     def to(self, device):
         """Move the fitted model to ``device`` (e.g. ``"cuda"`` or ``"cpu"``); returns self.
@@ -912,10 +810,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         device = check_device(device)
-        state = self.__getstate__()
-        state["device"] = str(device)
-        self.__setstate__(state)
+        net = _training.build_net(self, self._spec(), device, install_user_callbacks=False)
+        _persistence.restore_net(net, _persistence.net_state(self.net_))
+        self.net_, self.device = net, str(device)
         return self
+
+    def _spec(self):
+        if not hasattr(self, "_net_spec_"):
+            raise ValueError(
+                "This model was saved by an earlier version of skvae; it can transform and "
+                "decode, but not train further or move: fit a new model."
+            )
+        return self._net_spec_
 
     def __sklearn_is_fitted__(self):
         # Fitted means a trained net: a fit that failed after validating X is not fitted.

@@ -114,3 +114,42 @@ def test_diverging_candidate_scores_nan_and_the_search_goes_on(X):
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
     assert search.best_params_ == {"learning_rate_init": 1e-3}
+
+
+def test_interrupted_partial_fit_puts_the_weights_back(X):
+    vae = VAETransformer(random_state=0, **FAST).fit(X)
+    before = (vae.transform(X), vae.score_samples(X))
+    vae.set_params(callbacks=[CtrlC(FAST["max_iter"] + 1)])
+    with pytest.raises(KeyboardInterrupt):
+        vae.partial_fit(X)
+    assert_array_equal(vae.transform(X), before[0])
+    assert_array_equal(vae.score_samples(X), before[1])
+
+
+def test_interrupt_in_the_first_resumed_epoch_propagates(X, tmp_path):
+    params = {**FAST, "max_iter": 6}
+    checkpoint = _checkpoint(tmp_path)
+    with pytest.warns(UserWarning, match="interrupted after 2"):
+        VAETransformer(random_state=0, callbacks=[checkpoint, CtrlC(3)], **params).fit(X)
+    checkpoint = _checkpoint(tmp_path)
+    resumed = VAETransformer(random_state=0, **params,
+                             callbacks=[checkpoint, LoadInitState(checkpoint), CtrlC(3)])
+    with pytest.raises(KeyboardInterrupt):
+        resumed.fit(X)
+    with pytest.raises(NotFittedError):
+        resumed.transform(X)
+
+
+def test_user_callbacks_see_the_epoch_where_early_stopping_fires(X):
+    class Count(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    vae = VAETransformer(random_state=0, n_iter_no_change=1, tol=1e9, callbacks=[("n", Count())],
+                         **{**FAST, "max_iter": 20}).fit(X)
+    assert vae.n_iter_ == 2
+    assert dict(vae.net_.callbacks_)["n"].epochs == 2

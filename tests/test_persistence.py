@@ -1,6 +1,7 @@
 """Saving and loading: pickle, joblib and skops round trips, versions, device moves."""
 
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,10 +14,12 @@ import pytest
 import torch
 from numpy.testing import assert_array_equal
 from skorch import NeuralNet
+from skorch.callbacks import Checkpoint
 from skorch.exceptions import DeviceWarning
 
 import skvae
 from skvae import VAETransformer, VersionMismatchWarning
+from skvae._persistence import available_device
 
 from .conftest import FAST
 
@@ -196,3 +199,53 @@ def test_cuda_model_round_trip_and_move(X, monkeypatch):
     back = on_cpu.to("cuda")
     assert next(back.net_.module_.parameters()).is_cuda
     np.testing.assert_allclose(back.transform(X), vae.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_loaded_model_keeps_the_architecture_it_was_trained_with(fitted, X):
+    outputs = _outputs(fitted, X)
+    fitted.set_params(prior="laplace", likelihood="bernoulli", early_stopping=False)
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert type(restored.net_.module_.prior).__name__ == "StandardNormalPrior"
+    for before, after in zip(outputs, _outputs(restored, X)):
+        assert_array_equal(before, after)
+    moved = fitted.to("cpu")
+    for before, after in zip(outputs, _outputs(moved, X)):
+        assert_array_equal(before, after)
+
+
+def test_loading_runs_no_callback_code(X, tmp_path):
+    directory = tmp_path / "checkpoints"
+    vae = VAETransformer(random_state=0, **FAST,
+                         callbacks=[Checkpoint(monitor=None, dirname=str(directory))]).fit(X)
+    shutil.rmtree(directory)
+    restored = pickle.loads(pickle.dumps(vae))
+    assert not directory.exists()
+    assert_array_equal(restored.transform(X), vae.transform(X))
+    # The next partial_fit installs the callbacks, and they work.
+    restored.partial_fit(X)
+    assert (directory / "params.pt").exists()
+
+
+def test_skops_stores_a_torch_device_parameter_as_text(X):
+    sio = pytest.importorskip("skops.io")
+    vae = VAETransformer(device=torch.device("cpu"), random_state=0, **FAST).fit(X)
+    data = sio.dumps(vae)
+    assert sio.get_untrusted_types(data=data) == ["skvae._transformer.VAETransformer"]
+    assert sio.loads(data, trusted=["skvae._transformer.VAETransformer"]).device == "cpu"
+
+
+@pytest.mark.parametrize("device", ["meta", "cuda:7"])
+def test_failed_move_leaves_the_model_as_it_was(fitted, X, device):
+    before = _outputs(fitted, X)
+    with pytest.raises(ValueError, match="device="):
+        fitted.to(device)
+    assert fitted.device == "cpu"
+    for expected, actual in zip(before, _outputs(fitted, X)):
+        assert_array_equal(expected, actual)
+
+
+def test_missing_gpu_index_falls_back_to_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.warns(DeviceWarning, match="trained on cuda:1"):
+        assert available_device(torch.device("cuda:1")) == torch.device("cpu")

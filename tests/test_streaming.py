@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from skorch.callbacks import LRScheduler
 
 from skvae import VAETransformer
 
@@ -85,3 +86,41 @@ def test_partial_fit_needs_the_same_features(X):
     vae = VAETransformer(random_state=0, **FAST).partial_fit(X)
     with pytest.raises(ValueError, match="features"):
         vae.partial_fit(X[:, :3])
+
+
+def test_partial_fit_keeps_a_learning_rate_schedule(X):
+    schedule = LRScheduler("StepLR", step_size=1, gamma=0.5)
+    vae = VAETransformer(random_state=0, callbacks=[schedule], **FAST).fit(X)
+    lr = vae.net_.optimizer_.param_groups[0]["lr"]
+    vae.partial_fit(X)
+    # The schedule goes on from where fit left it (skorch's LRScheduler also steps once
+    # when it is set up again for the new call); it does not restart at the initial rate.
+    assert vae.net_.optimizer_.param_groups[0]["lr"] <= lr * 0.5
+
+
+def test_partial_fit_installs_new_callbacks(X):
+    vae = VAETransformer(random_state=0, **FAST).fit(X)
+    vae.set_params(callbacks=[("lr", LRScheduler("StepLR", step_size=1, gamma=0.1))])
+    vae.partial_fit(X)
+    assert "lr" in dict(vae.net_.callbacks_)
+    # The schedule acted (at least once; see the test above on skorch's extra step).
+    assert vae.net_.optimizer_.param_groups[0]["lr"] <= vae.learning_rate_init * 0.1
+
+
+def test_partial_fit_after_early_stopping_trains_on_every_row(X):
+    vae = VAETransformer(random_state=0, early_stopping=True, **FAST).fit(X)
+    curve = list(vae.validation_loss_curve_)
+    vae.partial_fit(X)
+    last = vae.net_.history[-1]
+    assert "valid_loss" not in last
+    assert sum(b["train_batch_size"] for b in last["batches"]) == len(X)
+    assert vae.validation_loss_curve_ == curve
+
+
+def test_partial_fit_follows_a_new_batch_size_and_refuses_a_device_change(X):
+    vae = VAETransformer(random_state=0, **FAST).fit(X)
+    vae.set_params(batch_size=60).partial_fit(X)
+    assert [b["train_batch_size"] for b in vae.net_.history[-1]["batches"]] == [60, 60]
+    vae.set_params(device="meta")
+    with pytest.raises(ValueError, match="device="):
+        vae.partial_fit(X)
