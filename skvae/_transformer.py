@@ -343,7 +343,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Train for one epoch on ``X``, starting from the current model if there is one.
 
         No validation split is held out and no stopping rule applies: each call is one
-        pass over ``X``.
+        pass over ``X``. Changed ``beta``, ``free_bits``, ``learning_rate_init``,
+        ``batch_size``, ``verbose`` and ``callbacks`` take effect; changing a parameter
+        that fixes the network (``n_components``, ``hidden_layer_sizes``, ``likelihood``,
+        ``prior``, ``nonzero_fraction``) or its ``device`` raises ``ValueError``.
 
         Parameters
         ----------
