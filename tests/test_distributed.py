@@ -18,10 +18,12 @@ GRID = {"beta": [0.5, 1.0], "n_components": [1, 2]}
 def client():
     # Two worker processes of one thread each, on the loopback interface, no dashboard.
     # Dask's nanny starts workers with OMP_NUM_THREADS=1, so torch uses one thread there,
-    # as it does in this process (see conftest.py): the arithmetic is the same.
+    # as it does in this process (see conftest.py): the arithmetic is the same. The
+    # scheduler still serves its health check over HTTP: on a free loopback port, not
+    # on 8787, which another cluster on the machine may hold.
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
