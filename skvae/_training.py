@@ -15,7 +15,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from . import _persistence
 from ._module import VAEModule
 from ._net import RandomRowSplit, VAENet
-from ._validation import check_callbacks, check_device
+from ._validation import check_callbacks
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
 # an epoch passes too quickly for a bar to tell anyone anything.
@@ -150,8 +150,7 @@ def prepare_partial_fit(estimator, net, spec) -> None:
             group.setdefault("initial_lr", group["lr"])
 
 
-def check_device_unchanged(estimator, net) -> None:
-    device = check_device(estimator.device)
+def check_device_unchanged(device: torch.device, net) -> None:
     if device != torch.device(net.device):
         raise ValueError(
             f"partial_fit cannot move a fitted model from {net.device} to {device}; call "

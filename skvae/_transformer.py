@@ -370,7 +370,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         first_call = not (incremental and hasattr(self, "net_"))
         if not first_call:
             _training.check_architecture_unchanged(self, self._spec(), hidden)
-            _training.check_device_unchanged(self, self.net_)
+            _training.check_device_unchanged(device, self.net_)
         X = self._validate_rows(X, reset=first_call)
         auto = self.n_components == "auto"
         if not auto and self.n_components > X.shape[1]:
