@@ -42,7 +42,7 @@ def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
               feature_scale, incremental, seed) -> dict:
     return {
         "n_rows": n_rows, "n_features": n_features, "n_latent": n_latent,
-        "hidden": list(hidden), "feature_mean": feature_mean, "feature_scale": feature_scale,
+        "feature_mean": feature_mean, "feature_scale": feature_scale,
         "seed": seed, "architecture": architecture(estimator, hidden),
         "use_split": bool(estimator.early_stopping and not incremental),
     }
