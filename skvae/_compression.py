@@ -64,10 +64,27 @@ def _coding_model(prior, step: float):
     return constriction.stream.model.Categorical(probabilities, perfect=False), probabilities
 
 
+def radii(steps: np.ndarray) -> np.ndarray:
+    """The largest symbol magnitude of each component."""
+    return np.array([_radius(step) for step in steps], dtype=np.float32)
+
+
+def symbol_bits(prior, steps: np.ndarray) -> np.ndarray:
+    """``-log2`` of each symbol's coding probability: row ``j`` holds component ``j``'s
+    symbols ``-radius .. radius`` from column 0, padded with ``inf``. A bin far in the
+    prior's tail can have probability zero in float64: ``inf`` bits, never preferred."""
+    with np.errstate(divide="ignore"):
+        tables = [-np.log2(_coding_model(prior, step)[1]) for step in steps]
+    bits = np.full((len(tables), max(map(len, tables))), np.inf)
+    for row, table in zip(bits, tables):
+        row[: len(table)] = table
+    return bits
+
+
 def quantise(codes: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Integer symbols of the code entries, one column per component."""
-    radius = np.array([_radius(step) for step in steps])
-    return np.clip(np.rint(codes / steps), -radius, radius).astype(np.int32)
+    """Integer symbols of the code entries (the nearest grid points), one column per
+    component."""
+    return np.clip(np.rint(codes / steps), -radii(steps), radii(steps)).astype(np.int32)
 
 
 def encode(symbols: np.ndarray, prior, steps: np.ndarray) -> tuple[np.ndarray, float]:

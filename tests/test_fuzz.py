@@ -252,9 +252,11 @@ def test_valid_data_gives_finite_outputs_of_the_documented_shape_and_dtype(case,
     assert_output(vae.sample(n_samples, random_state=0), (n_samples, n_features),
                   np.dtype(np.float64))
 
-    # decompress is inverse_transform of transform's code rounded to the step.
+    # Without refine, decompress is inverse_transform of transform's code rounded to
+    # the step; with it, of a code on the same grid (checked in test_compression).
     step = data.draw(st.sampled_from([0.5, 0.05]), "step")
-    restored = vae.decompress(vae.compress(X, step=step))
+    assert_output(vae.decompress(vae.compress(X, step=step)), (n_rows, n_features), dtype)
+    restored = vae.decompress(vae.compress(X, step=step, refine=False))
     assert_output(restored, (n_rows, n_features), dtype)
     radius = np.ceil(8.0 / step)
     quantised = (np.clip(np.rint(Z.astype(np.float64) / step), -radius, radius) * step)

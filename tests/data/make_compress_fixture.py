@@ -17,7 +17,7 @@ def main():
     X = np.tanh(rng.standard_normal((40, 2)) @ rng.standard_normal((2, 5)))
     vae = VAETransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=16,
                          random_state=0).fit(X)
-    data = vae.compress(X[:10], step=0.25)
+    data = vae.compress(X[:10], step=0.25, refine=False)
     (HERE / "compress_v1_model.pkl").write_bytes(pickle.dumps(vae))
     (HERE / "compress_v1.bin").write_bytes(data)
     np.save(HERE / "compress_v1_expected.npy", vae.decompress(data))
