@@ -683,14 +683,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Halving the step costs about one bit more per non-zero entry. The benchmark
             suite's compression section shows the trade between bits and error.
         refine : bool, default=True
-            Choose each entry's grid point by the error of the decoded row rather than
-            by rounding: starting from the rounded code, each entry in turn is moved to
-            the other grid point next to its value when that brings the decoded row
-            closer to the input, in two passes over the entries. The decoder is
-            nonlinear, so the nearest grid point is often not the best one: on digits
-            this cut the error at equal bits by 10-15 %, and with it the bits needed
-            for a given error. It costs ``2 * n_components_`` extra decoder passes, so
-            ``compress`` is slower; ``decompress`` is not affected.
+            Choose each entry's grid point rather than rounding it. Starting from the
+            rounded code, each entry in turn moves to the grid point on the other side of
+            its value when that shortens the row's description: the bits of the code plus
+            the bits of the row under the decoded likelihood (for the Gaussian, squared
+            error over twice the noise variance). Two passes over the entries. The
+            decoder is nonlinear, so the nearest grid point is often not the best one: on
+            digits this cut the error at the same step by 9-17 % for 0-11 % more bits.
+            It costs ``2 * n_components_`` extra decoder passes, so ``compress`` is
+            slower; ``decompress`` is not affected.
         return_rate : bool, default=False
             Also return a dict of rates, in bits per row: ``bits_per_row`` (the whole
             byte string), ``payload_bits_per_row`` (the entropy-coded codes),
