@@ -41,14 +41,20 @@ def blob(model):
     return model.compress(_rows(50, seed=1))
 
 
-def _stored_codes(model, data):
-    """The quantised codes inside a container, read with the library's own decoder."""
+def _stored_symbols(model, data):
+    """The integer symbols inside a container and their steps, read with the library's
+    own decoder."""
     module = model.net_.module_
     fields = _compression.unpack(data, _compression.fingerprint(module,
                                                                 model._kept_components_))
     symbols = _compression.decode(fields["words"], fields["n_rows"], module.prior,
                                   fields["steps"], fields["digest"])
-    return symbols * fields["steps"]
+    return symbols, fields["steps"]
+
+
+def _stored_codes(model, data):
+    symbols, steps = _stored_symbols(model, data)
+    return symbols * steps
 
 
 @pytest.mark.parametrize("step", [1.0, 0.25, 0.01])
@@ -83,15 +89,12 @@ def _description_bits(model, X, data):
     """Per row: bits of the stored code under the coder's model plus bits of the row
     under the decoder's likelihood, for the code stored in ``data``."""
     module = model.net_.module_
-    stored = _stored_codes(model, data)
-    steps = _compression.unpack(
-        data, _compression.fingerprint(module, model._kept_components_))["steps"]
-    symbols = np.rint(stored / steps).astype(np.int64)
+    symbols, steps = _stored_symbols(model, data)
     radius = _compression.radii(steps).astype(np.int64)
     code_bits = _compression.symbol_bits(module.prior, steps)[
-        np.arange(stored.shape[1]), symbols + radius].sum(axis=1)
+        np.arange(symbols.shape[1]), symbols + radius].sum(axis=1)
     full = np.zeros((len(X), module.n_components), dtype=np.float32)
-    full[:, model._kept_components_] = stored
+    full[:, model._kept_components_] = symbols * steps
     with torch.no_grad():
         module.eval()
         nats = -module.likelihood.log_prob(torch.as_tensor(X, dtype=torch.float32),
