@@ -54,13 +54,19 @@ def _radius(step: float) -> int:
     return math.ceil(CODE_RANGE / step)
 
 
-def _coding_model(prior, step: float):
-    """Categorical model over symbols ``0 .. 2 * radius`` (symbol minus ``radius``) and
-    its normalised probabilities."""
+def _bin_probabilities(prior, step: float) -> np.ndarray:
+    """The prior's probability of each quantisation bin, symbols ``-radius .. radius``,
+    normalised."""
     radius = _radius(step)
     edges = (np.arange(-radius, radius + 2, dtype=np.float64) - 0.5) * step
     probabilities = np.diff(prior.cdf(edges))
-    probabilities /= probabilities.sum()
+    return probabilities / probabilities.sum()
+
+
+def _coding_model(prior, step: float):
+    """Categorical model over symbols ``0 .. 2 * radius`` (symbol minus ``radius``) and
+    its normalised probabilities."""
+    probabilities = _bin_probabilities(prior, step)
     return constriction.stream.model.Categorical(probabilities, perfect=False), probabilities
 
 
@@ -74,7 +80,7 @@ def symbol_bits(prior, steps: np.ndarray) -> np.ndarray:
     symbols ``-radius .. radius`` from column 0, padded with ``inf``. A bin far in the
     prior's tail can have probability zero in float64: ``inf`` bits, never preferred."""
     with np.errstate(divide="ignore"):
-        tables = [-np.log2(_coding_model(prior, step)[1]) for step in steps]
+        tables = [-np.log2(_bin_probabilities(prior, step)) for step in steps]
     bits = np.full((len(tables), max(map(len, tables))), np.inf)
     for row, table in zip(bits, tables):
         row[: len(table)] = table
