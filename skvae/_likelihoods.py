@@ -38,6 +38,9 @@ class GaussianLikelihood(nn.Module):
         Weight of each training batch in the running estimate.
     """
 
+    # Probabilistic PCA is this likelihood with a linear decoder: start from its solution.
+    starts_from_ppca = True
+
     def __init__(
         self, data_scale: float = 1.0, min_relative_scale: float = 1e-3, momentum: float = 0.05
     ):
@@ -86,6 +89,9 @@ class BernoulliLikelihood(nn.Module):
     Values strictly between 0 and 1 are scored with the same cross-entropy formula, as is
     usual for grey-level images; the result is then not a normalised density.
     """
+
+    # No closed-form linear solution exists for logits: the linear paths start random.
+    starts_from_ppca = False
 
     @classmethod
     def for_data(cls, data_scale: float) -> "BernoulliLikelihood":

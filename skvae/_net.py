@@ -6,6 +6,7 @@ the arithmetic costs.
 """
 
 import math
+from copy import deepcopy
 
 import numpy as np
 import torch
@@ -17,6 +18,22 @@ from torch import nn
 # Standard-normal draws per row used by ``VAENet.elbo``: the same draws for every row,
 # so that scores are deterministic and do not depend on which rows share a batch.
 _ELBO_NOISE_DRAWS = 16
+
+
+def _balanced_noise(prior, n_components: int) -> tuple[torch.Tensor, ...]:
+    """``_ELBO_NOISE_DRAWS`` posterior noise draws of shape ``(draws, 1, n_components)``,
+    drawn on the CPU from a fixed seed so that every device gets the same ones.
+
+    Antithetic (each draw comes with its negative) and with the Gaussian part scaled to
+    unit mean square per component: the draws' mean and variance are exact, so the
+    expected log-likelihood of a decoder that is linear in the code (probabilistic PCA's)
+    is computed exactly, and the ELBO of the PPCA start equals PCA's log-likelihood.
+    """
+    half = prior.noise((_ELBO_NOISE_DRAWS // 2, 1, n_components),
+                       torch.Generator().manual_seed(0))
+    gaussian, *rest = (torch.cat([part, -part]) for part in half)
+    gaussian = gaussian / gaussian.square().mean(dim=0, keepdim=True).sqrt()
+    return (gaussian, *rest)
 
 
 class NonFiniteLossError(ValueError):
@@ -45,14 +62,35 @@ class NegativeELBO(nn.Module):
     the target, and ``multiplier`` (a Lagrange multiplier, kept in a buffer) rises by
     ``multiplier_step`` times the violation after each batch while the rate is too high
     and falls back towards zero when it is not (dual ascent).
+
+    The KL term is warmed up: over the first ``warmup_steps`` optimisation steps its
+    weight rises linearly from ``warmup_start * beta`` to ``beta``. A model that starts
+    at probabilistic PCA sits where the full-weight ELBO gives the nonlinear parts no
+    reason to move: the posterior is as broad as the linear model's noise, so a
+    nonlinear decoder has nothing precise to work from, and an encoder has no reason to
+    become precise for a linear decoder. A lighter KL term lets both sharpen first (on
+    ``make_swiss_roll`` the full-weight start never left PCA). The steps taken are kept
+    in a buffer, so ``partial_fit`` continues the schedule.
     """
 
-    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 1.0):
+    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 1.0,
+                 warmup_steps: int = 0, warmup_start: float = 1.0):
         super().__init__()
         self.beta = beta
         self.free_bits = free_bits
         self.multiplier_step = multiplier_step
+        self.warmup_steps = warmup_steps
+        self.warmup_start = warmup_start
         self.register_buffer("rate_multiplier", torch.tensor(0.0))
+        self.register_buffer("steps_done", torch.tensor(0, dtype=torch.int64))
+
+    def kl_weight(self) -> float:
+        """The weight of the KL term at the current step: ``beta`` after the warm-up."""
+        done = int(self.steps_done)
+        if done >= self.warmup_steps:
+            return self.beta
+        return self.beta * (self.warmup_start + (1.0 - self.warmup_start) * done
+                            / self.warmup_steps)
 
     def forward(self, y_pred, x, likelihood, prior):
         """Return ``(loss, reconstruction per row, KL per row)``."""
@@ -64,7 +102,9 @@ class NegativeELBO(nn.Module):
         if always_charged is not None:
             charged_kl = charged_kl + always_charged.mean(dim=0).sum()
             kl_per_row = kl_per_row + always_charged.sum(dim=-1)
-        loss = reconstruction.mean() + self.beta * charged_kl
+        loss = reconstruction.mean() + self.kl_weight() * charged_kl
+        if self.training:
+            self.steps_done += 1
         violation = prior.rate_violation(posterior)
         if violation is not None and self.training:
             # A copy: the buffer is updated below, before the backward pass needs it.
@@ -169,6 +209,105 @@ class EpochTermAverages(Callback):
                 net.history.record(key, total / rows)
 
 
+class HeldOutELBO(Callback):
+    """Record ``valid_elbo``, the mean ``beta=1`` ELBO of the held-out rows (nats per row),
+    after every epoch; keep the per-row values from before the first epoch of the call
+    (``start_rows_``) and from the latest epoch (``rows_``) for ``KeepBestOnHeldOut``."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_rows_ = self.rows_ = None
+
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        if self.start_rows_ is None and dataset_valid is not None:
+            self.start_rows_ = self._elbo_rows(net, dataset_valid)
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is not None:
+            self.rows_ = self._elbo_rows(net, dataset_valid)
+            net.history.record("valid_elbo", float(self.rows_.mean()))
+
+    @staticmethod
+    def _elbo_rows(net, dataset) -> np.ndarray:
+        # Eval mode: the next training batch switches the module back (_set_training).
+        net.module_.eval()
+        with torch.inference_mode():
+            rows = [net.elbo(x).double().cpu() for x, _ in net.get_iterator(dataset)]
+        return torch.cat(rows).numpy()
+
+
+class PatienceAfterWarmUp(EarlyStopping):
+    """skorch's ``EarlyStopping`` on the training loss, idle for the first ``grace_epochs``
+    epochs of a fit: while the KL term warms up the loss measures a changing objective."""
+
+    def __init__(self, *args, grace_epochs: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grace_epochs = grace_epochs
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) > self.grace_epochs:
+            super().on_epoch_end(net, **kwargs)
+
+
+class KeepBestOnHeldOut(EarlyStopping):
+    """Early stopping on ``valid_elbo`` that keeps only what the held-out rows call better.
+
+    The weights from before training (for a Gaussian model, probabilistic PCA's solution)
+    are the first candidate: training must beat their held-out ELBO by ``tol`` to count as
+    an improvement, and stops after ``patience`` epochs without one. At the end the best
+    epoch's weights are kept only if their per-row gain over the start is significant:
+    its mean must exceed ``z`` standard errors, the paired test of the two models on the
+    same rows. Otherwise the start comes back. On small tables a handful of held-out rows
+    would otherwise let noise pass for progress. In the first ``grace_epochs`` epochs (the
+    KL warm-up, when the training objective is not yet the ELBO) no epoch counts as a miss.
+    """
+
+    def __init__(self, patience, tol, z, grace_epochs=0):
+        super().__init__(monitor="valid_elbo", lower_is_better=False, patience=patience,
+                         threshold=tol, threshold_mode="abs", load_best=True, sink=print)
+        self.z = z
+        self.grace_epochs = grace_epochs
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.start_weights_ = deepcopy(net.module_.state_dict())
+        self.best_rows_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        recorder = dict(net.callbacks_)["valid_elbo"]
+        if self.best_model_weights_ is None:
+            # Before the first improvement the start is the best there is.
+            self.best_model_weights_ = self.start_weights_
+            self.dynamic_threshold_ = self._calc_new_threshold(recorder.start_rows_.mean())
+        best_before = self.best_epoch_
+        try:
+            if len(net.history) > self.grace_epochs:
+                super().on_epoch_end(net, **kwargs)
+            elif self._is_score_improved(net.history[-1, self.monitor]):
+                # In the KL warm-up a better epoch is kept, but none counts as a miss.
+                self.dynamic_threshold_ = self._calc_new_threshold(net.history[-1, self.monitor])
+                self.best_epoch_ = net.history[-1, "epoch"]
+                self.best_model_weights_ = deepcopy(net.module_.state_dict())
+        finally:
+            if self.best_epoch_ != best_before:
+                self.best_rows_ = recorder.rows_
+
+    def on_train_end(self, net, **kwargs):
+        recorder = dict(net.callbacks_)["valid_elbo"]
+        if self.best_rows_ is not None and not self._significant(
+            self.best_rows_ - recorder.start_rows_
+        ):
+            self.best_epoch_, self.best_model_weights_ = 0, self.start_weights_
+            self._sink("Keeping the weights from before training: the held-out gain of "
+                       "the best epoch is within noise.", verbose=net.verbose)
+        super().on_train_end(net, **kwargs)
+
+    def _significant(self, gain: np.ndarray) -> bool:
+        if len(gain) < 2:
+            return False
+        standard_error = gain.std(ddof=1) / math.sqrt(len(gain))
+        return gain.mean() > self.z * standard_error
+
+
 class VAENet(NeuralNet):
     """A skorch ``NeuralNet`` that trains a ``VAEModule`` on the negative ELBO.
 
@@ -198,7 +337,8 @@ class VAENet(NeuralNet):
         # Without a validation split there is nothing to average for the valid_ terms.
         if self.train_split is not None:
             callbacks += [("valid_loss", base["valid_loss"]),
-                          ("valid_terms", EpochTermAverages("valid"))]
+                          ("valid_terms", EpochTermAverages("valid")),
+                          ("valid_elbo", HeldOutELBO())]
         # PrintLog formats a table every epoch even when it prints nothing.
         if self.verbose:
             callbacks.append(("print_log", base["print_log"]))
@@ -301,11 +441,7 @@ class VAENet(NeuralNet):
         """
         module = self.module_
         prior = module.prior
-        # Drawn on the CPU from a fixed seed, so every device gets the same draws.
-        noise = prior.noise(
-            (_ELBO_NOISE_DRAWS, 1, module.n_components), torch.Generator().manual_seed(0)
-        )
-        noise = tuple(part.to(x.device) for part in noise)
+        noise = tuple(part.to(x.device) for part in _balanced_noise(prior, module.n_components))
         posterior = module.encode(x)
         z = prior.draw(posterior, noise)
         decoded = module.decode(z.reshape(-1, module.n_components))

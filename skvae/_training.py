@@ -10,16 +10,25 @@ import math
 import warnings
 
 import torch
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import ProgressBar
 
 from . import _persistence
 from ._module import VAEModule
-from ._net import RandomRowSplit, VAENet
+from ._net import KeepBestOnHeldOut, PatienceAfterWarmUp, RandomRowSplit, VAENet
 from ._validation import check_callbacks
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
 # an epoch passes too quickly for a bar to tell anyone anything.
 _PROGRESS_BAR_MIN_BATCHES = 20
+
+# Standard errors by which the held-out ELBO of the trained weights must beat the start's
+# for training to be kept (see KeepBestOnHeldOut).
+_SIGNIFICANCE_Z = 2.0
+
+# The KL term's weight rises from _KL_WARMUP_START * beta to beta over this many
+# optimisation steps (see NegativeELBO); the stopping rules count no misses meanwhile.
+_KL_WARMUP_STEPS = 200
+_KL_WARMUP_START = 0.05
 
 # Marks a net whose user callbacks are not installed yet (a loaded model installs them
 # at its next partial_fit, so that loading never runs callback code).
@@ -66,6 +75,8 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
         criterion__beta=estimator.beta,
         # With "auto" the KL must be free to switch dimensions off.
         criterion__free_bits=0.0 if auto else estimator.free_bits,
+        criterion__warmup_steps=_KL_WARMUP_STEPS,
+        criterion__warmup_start=_KL_WARMUP_START,
         optimizer=torch.optim.Adam,
         # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
         optimizer__fused=device.type in ("cpu", "cuda"),
@@ -98,14 +109,17 @@ def _callbacks(estimator, spec, install_user_callbacks) -> list:
     if install_user_callbacks:
         callbacks += check_callbacks(estimator.callbacks)
     use_split = spec["use_split"]
-    callbacks.append(("early_stopping", EarlyStopping(
-        monitor="valid_loss" if use_split else "train_loss",
-        patience=estimator.n_iter_no_change,
-        threshold=estimator.tol,
-        threshold_mode="abs",
-        load_best=use_split,
-        sink=print,
-    )))
+    n_train = spec["n_rows"] - (math.ceil(estimator.validation_fraction * spec["n_rows"])
+                                if use_split else 0)
+    grace = math.ceil(_KL_WARMUP_STEPS / max(1, math.ceil(n_train / estimator.batch_size)))
+    if use_split:
+        stopping = KeepBestOnHeldOut(patience=estimator.n_iter_no_change, tol=estimator.tol,
+                                     z=_SIGNIFICANCE_Z, grace_epochs=grace)
+    else:
+        stopping = PatienceAfterWarmUp(monitor="train_loss", patience=estimator.n_iter_no_change,
+                                       threshold=estimator.tol, threshold_mode="abs",
+                                       sink=print, grace_epochs=grace)
+    callbacks.append(("early_stopping", stopping))
     return callbacks
 
 

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _compression, _persistence, _training
 from ._module import FoldedEncoder
 from ._net import NonFiniteLossError
+from ._ppca import fit_ppca
 from ._priors import PRIORS
 from ._validation import (
     Interval,
@@ -41,6 +42,9 @@ _AUTO_MAX_COMPONENTS = 32
 # switching off approach zero variance slowly, and at 0.01 digits kept 17 of 32 where only
 # 10 carried more than 0.1 nats.
 _ACTIVITY_THRESHOLD = 0.1
+
+# Training rows (evenly spaced) on which the round-trip gain of the codes is measured.
+_GAIN_ROWS = 8192
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -73,6 +77,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     back to data. ``transform`` returns posterior means, ``inverse_transform`` decodes codes
     to data, ``sample`` draws new rows and ``score`` reports the evidence lower bound.
 
+    The model is probabilistic PCA plus a nonlinear residual: encoder and decoder are each
+    a linear map plus an MLP whose output starts at zero. With the Gaussian likelihood,
+    training starts from PPCA's closed-form maximum-likelihood solution (so the untrained
+    model scores exactly ``PCA.score``), holds out ``validation_fraction`` of the rows and
+    keeps the trained weights only if they beat that start on the held-out ELBO by more
+    than noise; otherwise the fitted model is PPCA itself.
+
     Training minimises ``reconstruction + beta * KL`` (in nats per row) with Adam, using
     skorch for the training loop: its callbacks, history and device handling are available
     through ``net_``.
@@ -93,17 +104,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         values favour reconstruction, larger ones a smoother, more prior-like code.
         Scores are always computed with ``beta=1``.
 
-    free_bits : float, default=2.0
+    free_bits : float, default=0.0
         Nats per latent dimension (per row, averaged over a batch) that training does not
         charge KL for. It keeps every dimension in use while the decoder learns, instead
-        of letting dimensions that look useless early collapse onto the prior for good;
-        on low-dimensional data such as ``make_s_curve`` this is what lets the model use
-        all its components. ``0`` trains on the plain ``beta``-weighted ELBO. Scores are
-        computed without it.
+        of letting dimensions that look useless early collapse onto the prior; ``0``
+        trains on the plain ``beta``-weighted ELBO. A Gaussian model starts from PPCA,
+        where every component already carries what the data gives it, so it needs
+        none; a model that starts from random weights (``likelihood="bernoulli"``) may.
+        Scores are computed without it.
 
     hidden_layer_sizes : array-like of int, default=(256, 256)
-        Widths of the encoder's hidden layers; the decoder mirrors them. An empty tuple
-        gives a linear VAE, akin to probabilistic PCA.
+        Widths of the hidden layers of the encoder's nonlinear residual; the decoder's
+        mirrors them. An empty tuple gives a linear VAE: probabilistic PCA, which with the
+        Gaussian likelihood is where training starts and stays.
 
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Observation model. ``"gaussian"`` learns one noise scale shared by all features
@@ -133,13 +146,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     learning_rate_init : float, default=2e-3
         Adam's step size, chosen together with ``batch_size``.
 
-    early_stopping : bool, default=False
-        Whether to hold out ``validation_fraction`` of the rows and stop when their loss
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs, then restore the
-        weights of the best epoch. Without it, training stops on the same rule applied
-        to the training loss.
+    early_stopping : bool, default=True
+        Whether to hold out ``validation_fraction`` of the rows and keep only what they
+        confirm. Their ``beta=1`` ELBO is measured before training and after every
+        epoch; training stops when it has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and the best epoch's weights are kept if their
+        per-row gain over the weights before training exceeds two standard errors
+        (a paired test on the held-out rows); otherwise the starting weights come back.
+        Without it, training stops on the same patience rule applied to the training
+        loss, and every row is trained on.
 
-    validation_fraction : float, default=0.1
+    validation_fraction : float, default=0.15
         Fraction of rows held out when ``early_stopping=True``.
 
     n_iter_no_change : int, default=10
@@ -283,16 +300,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_components=2,
         *,
         beta=1.0,
-        free_bits=2.0,
+        free_bits=0.0,
         hidden_layer_sizes=(256, 256),
         likelihood="gaussian",
         prior="normal",
         nonzero_fraction=0.2,
         max_iter=200,
-        batch_size=1024,
+        batch_size=256,
         learning_rate_init=2e-3,
-        early_stopping=False,
-        validation_fraction=0.1,
+        early_stopping=True,
+        validation_fraction=0.15,
         n_iter_no_change=10,
         tol=1e-4,
         device="cpu",
@@ -391,6 +408,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 incremental=incremental, seed=seed_from_random_state(self.random_state),
             )
             net = _training.build_net(self, spec, device)
+            if net.module_.likelihood.starts_from_ppca:
+                net.module_.start_from_ppca(fit_ppca(
+                    X, spec["n_latent"], feature_mean, n_loaded="mle" if auto else None))
             weights_before, samples_seen = None, 0
         else:
             spec, net = self._net_spec_, self.net_
@@ -461,7 +481,31 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 else np.array([np.argmax(variance)])
         self._kept_components_ = kept
         self.n_components_ = len(kept)
+        self._code_gain_ = np.ones(n_latent)
+        self._code_gain_ = self._round_trip_gain(X)
         self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
+
+    def _round_trip_gain(self, X):
+        """Per component, the factor that makes ``transform(inverse_transform(Z))`` give
+        back ``Z`` on the training codes (least squares).
+
+        A posterior mean is shrunk towards the prior's centre, and the decoder's mean at
+        a shrunk code is a shrunk row: for probabilistic PCA the round trip scales
+        component ``j`` by ``1 - s_j**2`` (its posterior variance). Decoding ``gain * Z``
+        undoes that, and for PPCA gives exactly PCA's reconstruction, the projection.
+        """
+        rows = X[:: max(1, X.shape[0] // _GAIN_ROWS)][:_GAIN_ROWS]
+        codes = self._encode_full(rows)
+        again = self._encode_full(self._decode(codes))
+        energy = np.square(codes).sum(axis=0)
+        slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
+        return 1.0 / np.clip(slope, 0.1, 10.0)
+
+    def _encode_full(self, X):
+        prior = self.net_.module_.prior
+        posterior = self._posterior_fn()
+        return self._map_batches(X, lambda x: prior.code(posterior(x)),
+                                 self.net_.module_.n_components, np.float64)
 
     # ---------------------------------------------------------------- inference
 
@@ -570,7 +614,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
             full[:, self._kept_components_] = Z
             Z = full
-        return self._decode(Z)
+        return self._reconstruct(Z)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         """Decoder means of full-width latent codes ``Z``, in data units."""
@@ -579,6 +623,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Z, lambda z: module.likelihood.mean(module.decode(z)), self.n_features_in_,
             Z.dtype,
         )
+
+    def _reconstruct(self, Z: np.ndarray) -> np.ndarray:
+        return self._decode((Z * self._code_gain_).astype(Z.dtype))
 
     def sample(self, n_samples=1, random_state=None):
         """Draw new rows: decode codes drawn from the prior.
@@ -775,6 +822,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         bits_table = as_tensor(_compression.symbol_bits(module.prior, steps))
         components = torch.arange(len(steps), device=device)
         radius_t, steps_t = as_tensor(radius), as_tensor(steps)
+        gain = as_tensor(self._code_gain_)
         full = as_tensor(np.zeros((_INFERENCE_BATCH_ROWS, module.n_components)))
         current = as_tensor(np.zeros((_INFERENCE_BATCH_ROWS, len(steps))))
         other = torch.zeros_like(current)
@@ -782,7 +830,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         def row_bits(x, candidate):
             full.index_copy_(1, kept, candidate * steps_t)
-            data_nats = -module.likelihood.log_prob(x, module.decode(full))
+            data_nats = -module.likelihood.log_prob(x, module.decode(full * gain))
             code_bits = bits_table[components, (candidate + radius_t).long()].sum(dim=1)
             return data_nats / math.log(2) + code_bits
 

@@ -95,6 +95,7 @@ def _description_bits(model, X, data):
         np.arange(symbols.shape[1]), symbols + radius].sum(axis=1)
     full = np.zeros((len(X), module.n_components), dtype=np.float32)
     full[:, model._kept_components_] = symbols * steps
+    full *= model._code_gain_  # decoded as decompress decodes them
     with torch.no_grad():
         module.eval()
         nats = -module.likelihood.log_prob(torch.as_tensor(X, dtype=torch.float32),

@@ -1,0 +1,71 @@
+"""Probabilistic PCA in closed form: the linear model a Gaussian ``VAEModule`` starts from.
+
+Tipping and Bishop (1999): with the top ``k`` eigenvalues ``L`` and eigenvectors ``U`` of
+the sample covariance, and ``s2`` the mean of the other eigenvalues, the maximum-likelihood
+model ``x = W z + mean + noise`` has ``W = U (L - s2)^(1/2)`` and isotropic noise ``s2``.
+Its posterior ``p(z | x)`` is a diagonal Gaussian with mean ``(L - s2)^(1/2) / L * U^T (x -
+mean)`` and variance ``s2 / L``, which a VAE's encoder represents exactly, so that the ELBO
+equals the log-likelihood that ``sklearn.decomposition.PCA.score`` reports.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import minka_dimension
+
+# Rows per chunk when accumulating the scatter matrix: the covariance never needs a
+# centred copy of all of X.
+_CHUNK_ROWS = 65536
+
+
+@dataclass(frozen=True)
+class PPCASolution:
+    """The maximum-likelihood PPCA model; eigenvalues use the ``n - 1`` denominator, as
+    ``PCA.explained_variance_`` does."""
+
+    mean: np.ndarray  # (n_features,)
+    components: np.ndarray  # (k, n_features), orthonormal rows, like PCA.components_
+    explained_variance: np.ndarray  # (k,)
+    noise_variance: float
+
+
+def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
+             n_loaded: int | None = None) -> PPCASolution:
+    """PPCA's maximum-likelihood solution for the rows of ``X`` around ``mean``.
+
+    The scatter matrix is accumulated in float64 chunks and eigendecomposed: one pass over
+    ``X`` and ``n_features**2`` memory, whatever the number of rows.
+
+    ``n_loaded="mle"`` loads only as many components as Minka's (2000) evidence picks (as
+    ``PCA(n_components="mle")``); the others get the noise as their variance, hence no
+    loading and the prior as their posterior: present, but switched off.
+    """
+    n_samples, n_features = X.shape
+    scatter = np.zeros((n_features, n_features))
+    for start in range(0, n_samples, _CHUNK_ROWS):
+        centred = X[start : start + _CHUNK_ROWS].astype(np.float64) - mean
+        scatter += centred.T @ centred
+    eigenvalues, eigenvectors = np.linalg.eigh(scatter / max(n_samples - 1, 1))
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.maximum(eigenvalues[order], 0.0)
+    components = eigenvectors[:, order[:n_components]].T
+    # Deterministic signs: the largest entry of each component is positive.
+    largest = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(n_components), largest])[:, None]
+    # As PCA: the noise is the mean of the remaining eigenvalues among the first
+    # min(n_samples, n_features), and zero when none remain.
+    rank = min(n_samples, n_features)
+    if n_loaded == "mle":
+        n_loaded = min(n_components, int(minka_dimension(eigenvalues[:rank], n_samples)))
+    n_loaded = n_components if n_loaded is None else n_loaded
+    rest = eigenvalues[n_loaded:rank]
+    noise = float(rest.mean()) if rest.size else 0.0
+    explained = eigenvalues[:n_components].copy()
+    explained[n_loaded:] = noise
+    return PPCASolution(
+        mean=np.asarray(mean, dtype=np.float64),
+        components=components,
+        explained_variance=explained,
+        noise_variance=noise,
+    )
