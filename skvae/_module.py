@@ -29,6 +29,19 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class _RowWiseLinear(nn.Linear):
+    """``nn.Linear`` whose result for a row does not depend on the other rows of the batch.
+
+    With the transposed weight view that ``nn.Linear`` multiplies by, products with few
+    inputs and outputs (the linear paths: features to a few code parameters, a few codes
+    to features) took a kernel whose rounding depended on a row's place in the batch;
+    with a contiguous copy of the transpose (a few hundred numbers) they do not.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.bias, x, self.weight.t().contiguous())
+
+
 class VAEModule(nn.Module):
     """A variational autoencoder with diagonal Gaussian posterior: probabilistic PCA plus a
     nonlinear residual.
@@ -90,8 +103,8 @@ class VAEModule(nn.Module):
         # Built on the meta device: nn.Linear would otherwise draw its initial weights
         # from the global RNG. reset_parameters then fills them from a private generator.
         with torch.device("meta"):
-            self.encoder_linear = nn.Linear(n_features, n_encoder_outputs)
-            self.decoder_linear = nn.Linear(n_components, n_features)
+            self.encoder_linear = _RowWiseLinear(n_features, n_encoder_outputs)
+            self.decoder_linear = _RowWiseLinear(n_components, n_features)
             # The nonlinear residuals; without hidden layers the model is linear.
             self.encoder = _mlp([n_features, *hidden, n_encoder_outputs]) if hidden else None
             self.decoder = _mlp([n_components, *hidden[::-1], n_features]) if hidden else None
@@ -185,21 +198,24 @@ class FoldedEncoder:
     matrix product per layer, the residual's last one accumulated onto the linear path's
     output, with no fresh memory to fault in. That raised ``transform`` from about 98 to
     117 GFLOP/s on a 2-core CPU (peak ~146). Weights are read when it is built, so build
-    it again after further training.
+    it again after further training. Transposed weights are stored contiguous: with a
+    transposed view, small products (a few outputs) took a kernel whose result for a row
+    depended on its place in the batch.
     """
 
     def __init__(self, module: VAEModule, n_rows: int, device):
         with torch.no_grad():
             def folded(layer):
                 weight = layer.weight / module.feature_scale
-                return weight.t(), layer.bias - weight @ module.feature_mean
+                return weight.t().contiguous(), layer.bias - weight @ module.feature_mean
 
             linear_weight, linear_bias = folded(module.encoder_linear)
             self.residual = []
             if module.encoder is not None:
                 layers = [layer for layer in module.encoder if isinstance(layer, nn.Linear)]
                 self.residual = [folded(layers[0])] + [
-                    (layer.weight.t(), layer.bias) for layer in layers[1:]
+                    (layer.weight.detach().t().contiguous(), layer.bias.detach())
+                    for layer in layers[1:]
                 ]
                 # The residual's output bias joins the linear path's.
                 linear_bias = linear_bias + self.residual[-1][1]

@@ -69,8 +69,10 @@ class NegativeELBO(nn.Module):
     reason to move: the posterior is as broad as the linear model's noise, so a
     nonlinear decoder has nothing precise to work from, and an encoder has no reason to
     become precise for a linear decoder. A lighter KL term lets both sharpen first (on
-    ``make_swiss_roll`` the full-weight start never left PCA). The steps taken are kept
-    in a buffer, so ``partial_fit`` continues the schedule.
+    ``make_swiss_roll`` the full-weight start never left PCA). Priors with a target
+    rate of non-zero entries are not warmed up (``warmup_steps=0``, see
+    ``kl_warmup`` on the priors). The steps taken are kept in a buffer, so
+    ``partial_fit`` continues the schedule.
     """
 
     def __init__(self, beta: float = 1.0, free_bits: float = 0.0, multiplier_step: float = 1.0,

@@ -17,7 +17,9 @@ from skorch.history import History
 from . import __version__
 from ._validation import check_device
 
-FORMAT_VERSION = 1
+# 2: the module has linear paths beside its MLPs (PPCA inside); format 1 states load
+# with those paths at zero, which is the same function.
+FORMAT_VERSION = 2
 
 
 class VersionMismatchWarning(UserWarning):
@@ -71,6 +73,8 @@ def net_state(net) -> dict:
 
 def restore_net(net, state: dict) -> None:
     """Load ``state`` (from ``net_state``) into ``net``, built with the same architecture."""
+    if state.get("format") == 1:
+        state = _upgrade_from_format_1(state, net)
     if state.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"This model was saved in state format {state.get('format')!r}; this version of "
@@ -79,6 +83,47 @@ def restore_net(net, state: dict) -> None:
         )
     restore_weights(net, state)
     net.history = History(state["history"])
+
+
+def _upgrade_from_format_1(state: dict, net) -> dict:
+    """A format 1 state (MLPs only) as the same function in format 2: the old MLP becomes
+    the residual beside a linear path of zeros, or, for a model without hidden layers,
+    the linear path itself; the KL warm-up counts as done."""
+    module = dict(state["module"])
+    new_module = net.module_.state_dict()
+    for part in ("encoder", "decoder"):
+        linear = f"{part}_linear"
+        if getattr(net.module_, part) is None:  # no hidden layers: one Linear
+            for name in ("weight", "bias"):
+                module[f"{linear}.{name}"] = module.pop(f"{part}.0.{name}")
+        else:
+            for name in ("weight", "bias"):
+                module[f"{linear}.{name}"] = np.zeros_like(
+                    new_module[f"{linear}.{name}"].cpu().numpy())
+    criterion = {"steps_done": np.array(np.iinfo(np.int64).max), **state["criterion"]}
+    return {**state, "format": 2, "module": module, "criterion": criterion}
+
+
+def upgrade_legacy_net(net) -> None:
+    """Give the module of a net pickled as skorch objects (before format 1) the linear
+    paths of format 2, as ``_upgrade_from_format_1`` does for plain states."""
+    from ._module import _RowWiseLinear
+
+    module = net.module_
+    if "encoder_linear" in module._modules:
+        return
+    for part in ("encoder", "decoder"):
+        mlp = module._modules[part]
+        layers = [layer for layer in mlp if isinstance(layer, torch.nn.Linear)]
+        if len(layers) == 1:  # no hidden layers: the one Linear is the linear path
+            linear = _RowWiseLinear(layers[0].in_features, layers[0].out_features)
+            linear.load_state_dict(layers[0].state_dict())
+            module._modules[part] = None
+        else:
+            linear = _RowWiseLinear(layers[0].in_features, layers[-1].out_features)
+            torch.nn.init.zeros_(linear.weight)
+            torch.nn.init.zeros_(linear.bias)
+        module._modules[f"{part}_linear"] = linear.to(layers[0].weight.device)
 
 
 def available_device(device: torch.device) -> torch.device:

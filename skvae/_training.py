@@ -15,6 +15,7 @@ from skorch.callbacks import ProgressBar
 from . import _persistence
 from ._module import VAEModule
 from ._net import KeepBestOnHeldOut, PatienceAfterWarmUp, RandomRowSplit, VAENet
+from ._priors import PRIOR_CLASSES as PRIORS
 from ._validation import check_callbacks
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
@@ -24,6 +25,11 @@ _PROGRESS_BAR_MIN_BATCHES = 20
 # Standard errors by which the held-out ELBO of the trained weights must beat the start's
 # for training to be kept (see KeepBestOnHeldOut).
 _SIGNIFICANCE_Z = 2.0
+
+# Fewer held-out rows than this (or no row left to train on) and early_stopping trains
+# on every row under the training-loss rule: a paired test needs a few rows to say
+# anything.
+_MIN_HELD_OUT_ROWS = 5
 
 # The KL term's weight rises from _KL_WARMUP_START * beta to beta over this many
 # optimisation steps (see NegativeELBO); the stopping rules count no misses meanwhile.
@@ -47,13 +53,22 @@ def architecture(estimator, hidden) -> dict:
     }
 
 
+def _warmup_steps(arch) -> int:
+    return _KL_WARMUP_STEPS if PRIORS[arch["prior"]].kl_warmup else 0
+
+
+def _held_out_rows(estimator, n_rows: int) -> int:
+    return math.ceil(estimator.validation_fraction * n_rows)
+
+
 def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
               feature_scale, incremental, seed) -> dict:
     return {
         "n_rows": n_rows, "n_features": n_features, "n_latent": n_latent,
         "feature_mean": feature_mean, "feature_scale": feature_scale,
         "seed": seed, "architecture": architecture(estimator, hidden),
-        "use_split": bool(estimator.early_stopping and not incremental),
+        "use_split": bool(estimator.early_stopping and not incremental
+                          and _MIN_HELD_OUT_ROWS <= _held_out_rows(estimator, n_rows) < n_rows),
     }
 
 
@@ -75,7 +90,7 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
         criterion__beta=estimator.beta,
         # With "auto" the KL must be free to switch dimensions off.
         criterion__free_bits=0.0 if auto else estimator.free_bits,
-        criterion__warmup_steps=_KL_WARMUP_STEPS,
+        criterion__warmup_steps=_warmup_steps(arch),
         criterion__warmup_start=_KL_WARMUP_START,
         optimizer=torch.optim.Adam,
         # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
@@ -109,9 +124,9 @@ def _callbacks(estimator, spec, install_user_callbacks) -> list:
     if install_user_callbacks:
         callbacks += check_callbacks(estimator.callbacks)
     use_split = spec["use_split"]
-    n_train = spec["n_rows"] - (math.ceil(estimator.validation_fraction * spec["n_rows"])
-                                if use_split else 0)
-    grace = math.ceil(_KL_WARMUP_STEPS / max(1, math.ceil(n_train / estimator.batch_size)))
+    n_train = spec["n_rows"] - (_held_out_rows(estimator, spec["n_rows"]) if use_split else 0)
+    grace = math.ceil(_warmup_steps(spec["architecture"])
+                      / max(1, math.ceil(n_train / estimator.batch_size)))
     if use_split:
         stopping = KeepBestOnHeldOut(patience=estimator.n_iter_no_change, tol=estimator.tol,
                                      z=_SIGNIFICANCE_Z, grace_epochs=grace)

@@ -625,7 +625,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
 
     def _reconstruct(self, Z: np.ndarray) -> np.ndarray:
-        return self._decode((Z * self._code_gain_).astype(Z.dtype))
+        """Rows for codes from ``transform``: decoder means at the codes scaled by the
+        round-trip gain (codes near the float limit overflow here and are refused by
+        the finiteness check of the decoded rows)."""
+        with np.errstate(over="ignore"):
+            scaled = (Z * self._code_gain_).astype(Z.dtype)
+        return self._decode(scaled)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw new rows: decode codes drawn from the prior.
@@ -917,7 +922,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             _persistence.restore_net(net, net_state)
             self.net_ = net  # only a complete net: a failed load leaves no model
         elif net_state is not None:
+            _persistence.upgrade_legacy_net(net_state)
             self.net_ = net_state  # saved before the plain state: a skorch net
+        if hasattr(self, "net_") and not hasattr(self, "_code_gain_"):
+            # Saved before the round-trip gain existed: codes decode as they are.
+            self._code_gain_ = np.ones(self.net_.module_.n_components)
 
     def to(self, device):
         """Move the fitted model to ``device`` (e.g. ``"cuda"`` or ``"cpu"``); returns self.

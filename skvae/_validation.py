@@ -9,13 +9,13 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.decomposition._pca import _infer_dimension as minka_dimension  # noqa: F401
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.decomposition._pca import _infer_dimension as minka_dimension  # noqa: F401
 from sklearn.utils._set_output import _get_output_config
 from skorch.callbacks import Callback
 

@@ -22,7 +22,7 @@ from .conftest import FAST
 
 ESTIMATORS = [
     VAETransformer(n_components=1, random_state=0, **FAST),
-    VAETransformer(n_components=1, early_stopping=True, random_state=0, **FAST),
+    VAETransformer(n_components=1, random_state=0, **{**FAST, "early_stopping": True}),
     VAETransformer(n_components=1, random_state=0, **{**FAST, "hidden_layer_sizes": ()}),
     VAETransformer(n_components=1, prior="laplace", random_state=0, **FAST),
     VAETransformer(n_components=2, prior="spike_slab", random_state=0, **FAST),

@@ -60,7 +60,7 @@ def test_interrupted_partial_fit_keeps_the_previous_model(X):
     assert np.all(np.isfinite(vae.transform(X)))
 
 
-def test_early_stopping_is_not_mistaken_for_an_interrupt(X):
+def test_early_stopping_is_not_mistaken_for_an_interrupt(X, no_warmup):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         vae = VAETransformer(random_state=0, n_iter_no_change=1, tol=1e9,
@@ -74,7 +74,7 @@ def _checkpoint(directory):
                       f_history="history.json")
 
 
-def test_checkpoint_and_resume_after_an_interrupt(X, tmp_path):
+def test_checkpoint_and_resume_after_an_interrupt(X, tmp_path, no_warmup):
     params = {**FAST, "max_iter": 8}
     first = VAETransformer(random_state=0, callbacks=[_checkpoint(tmp_path), CtrlC(4)],
                            **params)
@@ -140,7 +140,7 @@ def test_interrupt_in_the_first_resumed_epoch_propagates(X, tmp_path):
         resumed.transform(X)
 
 
-def test_user_callbacks_see_the_epoch_where_early_stopping_fires(X):
+def test_user_callbacks_see_the_epoch_where_early_stopping_fires(X, no_warmup):
     class Count(Callback):
         def initialize(self):
             self.epochs = 0

@@ -52,7 +52,7 @@ def test_spike_slab_module_emits_a_gate_logit_per_component():
     decoded, mean, log_var, logit = module(torch.randn(4, 5))
     assert logit.shape == mean.shape == (4, 3)
     # Gates start at the target rate, so that training starts at the prior's sparsity.
-    start = module.encoder[-1].bias.chunk(3)[2]
+    start = module.encoder_linear.bias.chunk(3)[2]
     assert torch.allclose(torch.sigmoid(start), torch.full((3,), 0.1))
 
 
@@ -66,7 +66,10 @@ def test_folded_encoder_matches_the_encoder():
         x = torch.randn(5, 3) * scale + mean
         folded = FoldedEncoder(module, 5, "cpu")
         with torch.no_grad():
-            expected = module.encoder((x - mean) / scale)
+            standardised = (x - mean) / scale
+            expected = module.encoder_linear(standardised)
+            if module.encoder is not None:
+                expected += module.encoder(standardised)
             first = folded(x).clone()
             second = folded(x)  # buffers are reused: same result again
         torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)

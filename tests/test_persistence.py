@@ -26,7 +26,7 @@ from .conftest import FAST
 
 @pytest.fixture
 def fitted(X):
-    return VAETransformer(random_state=0, early_stopping=True, **FAST).fit(X)
+    return VAETransformer(random_state=0, **{**FAST, "early_stopping": True}).fit(X)
 
 
 def _outputs(vae, X):

@@ -25,7 +25,7 @@ def _chunks(rows, size):
     return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
-def test_partial_fit_over_memmap_chunks(memmap):
+def test_partial_fit_over_memmap_chunks(memmap, no_warmup):
     vae = VAETransformer(random_state=0, **FAST)
     before = np.array(memmap)
     for _ in range(3):
@@ -108,7 +108,7 @@ def test_partial_fit_installs_new_callbacks(X):
 
 
 def test_partial_fit_after_early_stopping_trains_on_every_row(X):
-    vae = VAETransformer(random_state=0, early_stopping=True, **FAST).fit(X)
+    vae = VAETransformer(random_state=0, **{**FAST, "early_stopping": True}).fit(X)
     curve = list(vae.validation_loss_curve_)
     vae.partial_fit(X)
     last = vae.net_.history[-1]

@@ -44,7 +44,7 @@ def test_verbose_prints_one_readable_line_per_epoch(X):
 
 def test_verbose_shows_the_validation_loss_with_early_stopping(X):
     out, _ = _fit_capturing_output(
-        VAETransformer(verbose=1, early_stopping=True, random_state=0, **FAST), X
+        VAETransformer(verbose=1, random_state=0, **{**FAST, "early_stopping": True}), X
     )
     assert "valid_loss" in out.splitlines()[0]
     assert "valid_reconstruction" in out.splitlines()[0]
