@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compression  # noqa: E402
 import memory  # noqa: E402
+import panel  # noqa: E402
 import parallel  # noqa: E402
 import quality  # noqa: E402
 import sklearn  # noqa: E402
@@ -28,7 +29,7 @@ from _common import estimator_defaults, jsonable, log  # noqa: E402
 import skvae  # noqa: E402
 
 SECTIONS = {
-    "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
+    "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
     "sparse": sparse, "compression": compression,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"

@@ -211,10 +211,16 @@ class EpochTermAverages(Callback):
                 net.history.record(key, total / rows)
 
 
+# The held-out rows are used twice: the even ones choose the best epoch, the odd ones
+# then test it against the start. Testing on the rows that chose it would favour it.
+SELECTION, CONFIRMATION = slice(0, None, 2), slice(1, None, 2)
+
+
 class HeldOutELBO(Callback):
-    """Record ``valid_elbo``, the mean ``beta=1`` ELBO of the held-out rows (nats per row),
-    after every epoch; keep the per-row values from before the first epoch of the call
-    (``start_rows_``) and from the latest epoch (``rows_``) for ``KeepBestOnHeldOut``."""
+    """Record ``valid_elbo``, the mean ``beta=1`` ELBO (nats per row) of the held-out rows
+    that choose the best epoch (``SELECTION``), after every epoch; keep the per-row
+    values of all held-out rows from before the first epoch of the call (``start_rows_``)
+    and from the latest epoch (``rows_``) for ``KeepBestOnHeldOut``."""
 
     def on_train_begin(self, net, **kwargs):
         self.start_rows_ = self.rows_ = None
@@ -226,7 +232,7 @@ class HeldOutELBO(Callback):
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is not None:
             self.rows_ = self._elbo_rows(net, dataset_valid)
-            net.history.record("valid_elbo", float(self.rows_.mean()))
+            net.history.record("valid_elbo", float(self.rows_[SELECTION].mean()))
 
     @staticmethod
     def _elbo_rows(net, dataset) -> np.ndarray:
@@ -256,9 +262,10 @@ class KeepBestOnHeldOut(EarlyStopping):
     The weights from before training (for a Gaussian model, probabilistic PCA's solution)
     are the first candidate: training must beat their held-out ELBO by ``tol`` to count as
     an improvement, and stops after ``patience`` epochs without one. At the end the best
-    epoch's weights are kept only if their per-row gain over the start is significant:
-    its mean must exceed ``z`` standard errors, the paired test of the two models on the
-    same rows. Otherwise the start comes back. On small tables a handful of held-out rows
+    epoch's weights are kept only if their per-row gain over the start is significant on
+    the other half of the held-out rows (``CONFIRMATION``, which did not choose the
+    epoch): its mean must exceed ``z`` standard errors, the paired test of the two models
+    on the same rows. Otherwise the start comes back. On small tables a handful of held-out rows
     would otherwise let noise pass for progress. In the first ``grace_epochs`` epochs (the
     KL warm-up, when the training objective is not yet the ELBO) no epoch counts as a miss.
     """
@@ -279,7 +286,8 @@ class KeepBestOnHeldOut(EarlyStopping):
         if self.best_model_weights_ is None:
             # Before the first improvement the start is the best there is.
             self.best_model_weights_ = self.start_weights_
-            self.dynamic_threshold_ = self._calc_new_threshold(recorder.start_rows_.mean())
+            self.dynamic_threshold_ = self._calc_new_threshold(
+                recorder.start_rows_[SELECTION].mean())
         best_before = self.best_epoch_
         try:
             if len(net.history) > self.grace_epochs:
@@ -296,7 +304,7 @@ class KeepBestOnHeldOut(EarlyStopping):
     def on_train_end(self, net, **kwargs):
         recorder = dict(net.callbacks_)["valid_elbo"]
         if self.best_rows_ is not None and not self._significant(
-            self.best_rows_ - recorder.start_rows_
+            (self.best_rows_ - recorder.start_rows_)[CONFIRMATION]
         ):
             self.best_epoch_, self.best_model_weights_ = 0, self.start_weights_
             self._sink("Keeping the weights from before training: the held-out gain of "

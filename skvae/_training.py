@@ -35,6 +35,7 @@ _MIN_HELD_OUT_ROWS = 5
 # optimisation steps (see NegativeELBO); the stopping rules count no misses meanwhile.
 _KL_WARMUP_STEPS = 200
 _KL_WARMUP_START = 0.05
+_KL_WARMUP_MAX_EPOCHS = 20
 
 # Marks a net whose user callbacks are not installed yet (a loaded model installs them
 # at its next partial_fit, so that loading never runs callback code).
@@ -53,8 +54,17 @@ def architecture(estimator, hidden) -> dict:
     }
 
 
-def _warmup_steps(arch) -> int:
-    return _KL_WARMUP_STEPS if PRIORS[arch["prior"]].kl_warmup else 0
+def _warmup_steps(arch, steps_per_epoch: int) -> int:
+    """At most _KL_WARMUP_STEPS, and at most _KL_WARMUP_MAX_EPOCHS epochs' worth of steps:
+    a table of a few hundred rows takes one step an epoch."""
+    if not PRIORS[arch["prior"]].kl_warmup:
+        return 0
+    return min(_KL_WARMUP_STEPS, _KL_WARMUP_MAX_EPOCHS * steps_per_epoch)
+
+
+def steps_per_epoch(estimator, spec) -> int:
+    held_out = _held_out_rows(estimator, spec["n_rows"]) if spec["use_split"] else 0
+    return max(1, math.ceil((spec["n_rows"] - held_out) / estimator.batch_size))
 
 
 def _held_out_rows(estimator, n_rows: int) -> int:
@@ -90,7 +100,7 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
         criterion__beta=estimator.beta,
         # With "auto" the KL must be free to switch dimensions off.
         criterion__free_bits=0.0 if auto else estimator.free_bits,
-        criterion__warmup_steps=_warmup_steps(arch),
+        criterion__warmup_steps=_warmup_steps(arch, steps_per_epoch(estimator, spec)),
         criterion__warmup_start=_KL_WARMUP_START,
         optimizer=torch.optim.Adam,
         # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
@@ -124,9 +134,8 @@ def _callbacks(estimator, spec, install_user_callbacks) -> list:
     if install_user_callbacks:
         callbacks += check_callbacks(estimator.callbacks)
     use_split = spec["use_split"]
-    n_train = spec["n_rows"] - (_held_out_rows(estimator, spec["n_rows"]) if use_split else 0)
-    grace = math.ceil(_warmup_steps(spec["architecture"])
-                      / max(1, math.ceil(n_train / estimator.batch_size)))
+    per_epoch = steps_per_epoch(estimator, spec)
+    grace = math.ceil(_warmup_steps(spec["architecture"], per_epoch) / per_epoch)
     if use_split:
         stopping = KeepBestOnHeldOut(patience=estimator.n_iter_no_change, tol=estimator.tol,
                                      z=_SIGNIFICANCE_Z, grace_epochs=grace)

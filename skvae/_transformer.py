@@ -13,6 +13,7 @@ from . import _compression, _persistence, _training
 from ._module import FoldedEncoder
 from ._net import NonFiniteLossError
 from ._ppca import fit_ppca
+from ._threads import at_most_threads, training_threads
 from ._priors import PRIORS
 from ._validation import (
     Interval,
@@ -424,7 +425,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         try:
             # partial_fit, not fit: the net is initialised already, and fit would build
             # the module a second time. Without ``epochs`` it runs up to max_epochs.
-            net.partial_fit(X_shared, epochs=1 if incremental else None)
+            with at_most_threads(training_threads(self.batch_size, net.module_)):
+                net.partial_fit(X_shared, epochs=1 if incremental else None)
             if net.interrupted_:
                 _training.settle_interrupt(net, weights_before)
         except NonFiniteLossError as exc:
