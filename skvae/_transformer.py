@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _compression, _persistence, _training
 from ._module import FoldedEncoder
-from ._net import NonFiniteLossError
+from ._net import KeepBestOnHeldOut, NonFiniteLossError
 from ._ppca import fit_ppca
 from ._threads import at_most_threads, training_threads
 from ._priors import PRIORS
@@ -226,7 +226,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     validation_loss_curve_ : list of float or None
         Loss on the held-out rows per epoch, computed at the posterior mean; ``None`` when
-        ``early_stopping=False``.
+        no rows were held out (``early_stopping=False``, or fewer than 5 rows to hold out).
+
+    validation_scores_ : list of float or None
+        Held-out ``beta=1`` ELBO per epoch (nats per row) on the held-out rows that choose
+        the best epoch; ``None`` when no rows were held out.
+
+    best_epoch_ : int
+        The epoch whose weights the model keeps. ``0`` means the weights from before
+        training: for a Gaussian model PPCA's solution, i.e. training found nothing that
+        the held-out rows confirm. Without held-out rows (and after ``partial_fit``) the
+        last epoch, ``n_iter_``.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -450,12 +460,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # Epochs of a partial_fit after early stopping have no validation loss.
         valid = [float(epoch["valid_loss"]) for epoch in history if "valid_loss" in epoch]
         self.validation_loss_curve_ = valid or None
+        scores = [float(epoch["valid_elbo"]) for epoch in history if "valid_elbo" in epoch]
+        self.validation_scores_ = scores or None
+        stopping = dict(net.callbacks_).get("early_stopping")
+        self.best_epoch_ = (int(stopping.best_epoch_)
+                            if isinstance(stopping, KeepBestOnHeldOut) and not incremental
+                            else self.n_iter_)
 
     def _forget_fit(self):
         """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
         fitted = (
             "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
             "kl_per_component_", "active_components_", "nonzero_fraction_",
+            "validation_scores_", "best_epoch_",
             "_kept_components_", "_net_spec_", "n_samples_seen_",
         )
         for name in fitted:
@@ -583,7 +600,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._map_batches(X, encode, self.n_components_, X.dtype)
 
     def inverse_transform(self, X):
-        """Decode latent codes back to data space (the decoder's mean).
+        """Decode latent codes back to data space: rows whose codes are ``X``.
+
+        The decoder's mean at the codes scaled, per component, by the round-trip gain
+        measured on the training rows, so that ``transform(inverse_transform(Z))`` gives
+        back ``Z`` (least squares). A posterior mean is shrunk towards zero by the
+        posterior's uncertainty, and decoding it as it is would shrink the row too; for
+        probabilistic PCA the gain is ``1 / (1 - s_j**2)`` (``s_j**2`` the posterior
+        variance of component ``j``) and this is exactly PCA's ``inverse_transform``.
 
         Parameters
         ----------

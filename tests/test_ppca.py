@@ -1,0 +1,132 @@
+"""PCA inside the model: the closed-form start, the held-out rule and the round-trip gain."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from sklearn.decomposition import PCA
+from skorch.callbacks import Callback
+
+from skvae import VAETransformer
+from skvae._ppca import fit_ppca
+
+
+def _low_rank(n_rows=400, n_features=8, rank=3, noise=0.3, seed=0):
+    """Gaussian rows with a few strong directions: PPCA's own kind of data."""
+    rng = np.random.default_rng(seed)
+    scales = rng.uniform(0.5, 3.0, size=n_features)
+    latent = rng.standard_normal((n_rows, rank)) @ rng.standard_normal((rank, n_features))
+    return (latent + noise * rng.standard_normal((n_rows, n_features))) * scales + 5.0
+
+
+class AtStart(Callback):
+    """Records, before the first step, the ELBO and posterior means of ``X``."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def on_train_begin(self, net, **kwargs):
+        net.module_.eval()
+        with torch.no_grad():
+            x = torch.as_tensor(self.X, dtype=torch.float32)
+            self.scores_ = net.elbo(x).double().numpy()
+            self.means_ = net.module_.encode(x)[0].double().numpy()
+
+
+def _ppca_posterior_mean(pca, X):
+    W = pca.components_.T * np.sqrt(pca.explained_variance_ - pca.noise_variance_)
+    M = W.T @ W + pca.noise_variance_ * np.eye(W.shape[1])
+    return np.linalg.solve(M, W.T @ (X - pca.mean_).T).T
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("hidden", [(), (16,)])
+def test_untrained_model_is_pca(k, hidden):
+    X = _low_rank()
+    vae = VAETransformer(n_components=k, hidden_layer_sizes=hidden, max_iter=1,
+                         callbacks=[("start", AtStart(X))], random_state=0).fit(X)
+    start = dict(vae.net_.callbacks_)["start"]  # each fit runs on a copy
+    pca = PCA(n_components=k).fit(X)
+    # The ELBO of the start is PCA's log-likelihood (float32, exact posterior,
+    # moment-matched draws), to well within 1e-3 nats per row.
+    assert abs(start.scores_.mean() - pca.score(X)) < 1e-3
+    assert_allclose(start.scores_, pca.score_samples(X), atol=2e-3)
+    assert_allclose(start.means_, _ppca_posterior_mean(pca, X), atol=1e-4)
+
+
+def test_fit_ppca_matches_sklearn():
+    X = _low_rank(n_rows=300)
+    solution = fit_ppca(X, 3, X.mean(axis=0))
+    pca = PCA(n_components=3).fit(X)
+    assert_allclose(solution.explained_variance, pca.explained_variance_, rtol=1e-10)
+    assert solution.noise_variance == pytest.approx(pca.noise_variance_, rel=1e-10)
+    assert_allclose(np.abs(solution.components), np.abs(pca.components_), atol=1e-10)
+
+
+def test_fit_ppca_loads_minkas_components_only():
+    rng = np.random.default_rng(0)  # isotropic noise, as Minka's evidence assumes
+    X = rng.standard_normal((2000, 3)) @ rng.standard_normal((3, 10)) * 2.0
+    X += 0.3 * rng.standard_normal(X.shape)
+    solution = fit_ppca(X, 8, X.mean(axis=0), n_loaded="mle")
+    expected = PCA(n_components="mle").fit(X).n_components_
+    loaded = solution.explained_variance > solution.noise_variance
+    assert loaded.sum() == expected
+    assert_allclose(solution.explained_variance[~loaded], solution.noise_variance)
+
+
+def test_linear_data_keeps_pca_and_its_numbers():
+    """On PPCA's own kind of data training finds nothing the held-out rows confirm: the
+    model is PCA, with its held-out likelihood and reconstruction error."""
+    X = _low_rank(n_rows=800, seed=1)
+    X_train, X_test = X[:600], X[600:]
+    vae = VAETransformer(n_components=3, random_state=0).fit(X_train)
+    pca = PCA(n_components=3).fit(X_train)
+    assert vae.best_epoch_ == 0
+    assert vae.score(X_test) == pytest.approx(pca.score(X_test), abs=1e-3)
+    reconstruction = vae.inverse_transform(vae.transform(X_test))
+    assert_allclose(reconstruction, pca.inverse_transform(pca.transform(X_test)),
+                    rtol=1e-4, atol=1e-4)
+
+
+def test_curved_data_keeps_training_when_held_out_rows_confirm_it():
+    from sklearn.datasets import make_s_curve
+
+    X = make_s_curve(1500, noise=0.05, random_state=0)[0]
+    vae = VAETransformer(n_components=2, random_state=0).fit(X[:1200])
+    pca = PCA(n_components=2).fit(X[:1200])
+    assert vae.best_epoch_ > 0
+    assert len(vae.validation_scores_) == vae.n_iter_
+    assert vae.score(X[1200:]) > pca.score(X[1200:])
+
+
+def test_round_trip_gain_makes_transform_invert_inverse_transform():
+    X = _low_rank()
+    vae = VAETransformer(n_components=3, hidden_layer_sizes=(), early_stopping=False,
+                         max_iter=3, random_state=0).fit(X)
+    Z = vae.transform(X)
+    assert_allclose(vae.transform(vae.inverse_transform(Z)), Z, atol=0.05)
+
+
+def test_small_steps_train_on_one_thread_and_restore_the_setting(monkeypatch):
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        VAETransformer(max_iter=2, hidden_layer_sizes=(16,), callbacks=[Threads()],
+                       random_state=0).fit(_low_rank())
+        assert seen == [1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_too_few_rows_to_hold_out_train_on_every_row():
+    X = _low_rank(n_rows=20)
+    vae = VAETransformer(max_iter=3, hidden_layer_sizes=(8,), random_state=0).fit(X)
+    assert vae.validation_scores_ is None and vae.validation_loss_curve_ is None
+    assert vae.best_epoch_ == vae.n_iter_
