@@ -41,7 +41,7 @@ for name, (X, k, standardise) in tables.items():
     pca = PCA(n_components=k).fit(X_train)
     vae = VAETransformer(n_components=k, random_state=0).fit(X_train)
 
-    def mse(model):
+    def mse(model, X_test=X_test):
         return np.mean((X_test - model.inverse_transform(model.transform(X_test))) ** 2)
 
     results[name] = {

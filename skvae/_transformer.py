@@ -13,8 +13,8 @@ from . import _compression, _persistence, _training
 from ._module import FoldedEncoder
 from ._net import KeepBestOnHeldOut, NonFiniteLossError
 from ._ppca import fit_ppca
-from ._threads import at_most_threads, training_threads
 from ._priors import PRIORS
+from ._threads import at_most_threads, training_threads
 from ._validation import (
     Interval,
     StrOptions,
