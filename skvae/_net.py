@@ -164,21 +164,16 @@ class RowBatches:
 
 
 class RandomRowSplit:
-    """skorch ``train_split``: hold out a random ``fraction`` of the rows for validation."""
+    """skorch ``train_split``: hold out ``n_valid`` random rows for validation."""
 
-    def __init__(self, fraction: float, seed: int):
-        self.fraction = fraction
+    def __init__(self, n_valid: int, seed: int):
+        self.n_valid = n_valid
         self.seed = seed
 
     def __call__(self, dataset: RowDataset, y=None, **fit_params):
-        n = len(dataset)
-        n_valid = math.ceil(self.fraction * n)
-        if n - n_valid < 1:
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.fraction} of the rows, "
-                f"which leaves no training rows with n_samples={n}; pass more rows or set "
-                "early_stopping=False."
-            )
+        n, n_valid = len(dataset), self.n_valid
+        if not 0 < n_valid < n:
+            raise ValueError(f"cannot hold out {n_valid} of {n} rows and train on the rest")
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         valid, train = order[:n_valid].sort().values, order[n_valid:].sort().values
         return RowDataset(dataset.X, train), RowDataset(dataset.X, valid)

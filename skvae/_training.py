@@ -26,10 +26,10 @@ _PROGRESS_BAR_MIN_BATCHES = 20
 # for training to be kept (see KeepBestOnHeldOut).
 _SIGNIFICANCE_Z = 2.0
 
-# Fewer held-out rows than this (or no row left to train on) and early_stopping trains
-# on every row under the training-loss rule: a paired test needs a few rows to say
-# anything.
-_MIN_HELD_OUT_ROWS = 5
+# The held-out rule holds out at least this many rows (all but one on smaller tables):
+# trained on a handful of rows, a model must face a test all the same, and with fewer
+# than two confirming rows the test keeps the start.
+_MIN_HELD_OUT_ROWS = 10
 
 # The KL term's weight rises from _KL_WARMUP_START * beta to beta over this many
 # optimisation steps (see NegativeELBO); the stopping rules count no misses meanwhile.
@@ -68,7 +68,12 @@ def steps_per_epoch(estimator, spec) -> int:
 
 
 def _held_out_rows(estimator, n_rows: int) -> int:
-    return math.ceil(estimator.validation_fraction * n_rows)
+    """``validation_fraction`` of the rows, but at least _MIN_HELD_OUT_ROWS and at most all
+    rows but one; none for fewer than 3 rows."""
+    if n_rows < 3:
+        return 0
+    wanted = max(math.ceil(estimator.validation_fraction * n_rows), _MIN_HELD_OUT_ROWS)
+    return min(wanted, n_rows - 1)
 
 
 def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
@@ -78,7 +83,7 @@ def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
         "feature_mean": feature_mean, "feature_scale": feature_scale,
         "seed": seed, "architecture": architecture(estimator, hidden),
         "use_split": bool(estimator.early_stopping and not incremental
-                          and _MIN_HELD_OUT_ROWS <= _held_out_rows(estimator, n_rows) < n_rows),
+                          and _held_out_rows(estimator, n_rows) > 0),
     }
 
 
@@ -108,7 +113,8 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
         lr=estimator.learning_rate_init,
         max_epochs=estimator.max_iter,
         batch_size=estimator.batch_size,
-        train_split=(RandomRowSplit(estimator.validation_fraction, spec["seed"])
+        train_split=(RandomRowSplit(_held_out_rows(estimator, spec["n_rows"]),
+                                    spec["seed"])
                      if spec["use_split"] else None),
         callbacks=_callbacks(estimator, spec, install_user_callbacks),
         device=device,

@@ -158,7 +158,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         loss, and every row is trained on.
 
     validation_fraction : float, default=0.15
-        Fraction of rows held out when ``early_stopping=True``.
+        Fraction of rows held out when ``early_stopping=True``; at least 10 rows are held
+        out (all but one on tables of up to 10 rows, none below 3 rows), so that on a
+        tiny table the trained weights still face a test, and mostly fail it.
 
     n_iter_no_change : int, default=10
         Epochs without an improvement of at least ``tol`` before training stops.
@@ -226,7 +228,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     validation_loss_curve_ : list of float or None
         Loss on the held-out rows per epoch, computed at the posterior mean; ``None`` when
-        no rows were held out (``early_stopping=False``, or fewer than 5 rows to hold out).
+        no rows were held out (``early_stopping=False``, or fewer than 3 rows).
 
     validation_scores_ : list of float or None
         Held-out ``beta=1`` ELBO per epoch (nats per row) on the held-out rows that choose

@@ -32,12 +32,12 @@ def test_shuffled_batches_are_a_seeded_permutation():
 
 def test_split_is_disjoint_seeded_and_batches_only_its_rows():
     X = torch.arange(20.0).reshape(20, 1)
-    train, valid = RandomRowSplit(0.25, seed=3)(RowDataset(X))
+    train, valid = RandomRowSplit(5, seed=3)(RowDataset(X))
     assert len(train) == 15 and len(valid) == 5
     train_rows = set(_rows(RowBatches(train, 4, True, torch.Generator(), "cpu")).ravel().tolist())
     valid_rows = set(_rows(RowBatches(valid, 4, False, None, "cpu")).ravel().tolist())
     assert train_rows.isdisjoint(valid_rows) and len(train_rows | valid_rows) == 20
-    again = RandomRowSplit(0.25, seed=3)(RowDataset(X))[1]
+    again = RandomRowSplit(5, seed=3)(RowDataset(X))[1]
     assert torch.equal(valid.indices, again.indices)
 
 

@@ -125,8 +125,10 @@ def test_small_steps_train_on_one_thread_and_restore_the_setting(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_too_few_rows_to_hold_out_train_on_every_row():
-    X = _low_rank(n_rows=20)
+def test_tiny_tables_hold_out_at_least_ten_rows_and_two_train_on_every_row():
+    X = _low_rank(n_rows=24)
     vae = VAETransformer(max_iter=3, hidden_layer_sizes=(8,), random_state=0).fit(X)
+    assert vae.net_.train_split.n_valid == 10
+    vae = VAETransformer(max_iter=3, hidden_layer_sizes=(8,), random_state=0).fit(X[:2])
     assert vae.validation_scores_ is None and vae.validation_loss_curve_ is None
     assert vae.best_epoch_ == vae.n_iter_
