@@ -15,7 +15,7 @@ from skorch.callbacks import ProgressBar
 from . import _persistence
 from ._module import VAEModule
 from ._net import KeepBestOnHeldOut, PatienceAfterWarmUp, RandomRowSplit, VAENet
-from ._priors import PRIOR_CLASSES as PRIORS
+from ._priors import PRIOR_CLASSES
 from ._validation import check_callbacks
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
@@ -54,15 +54,16 @@ def architecture(estimator, hidden) -> dict:
     }
 
 
-def _warmup_steps(arch, steps_per_epoch: int) -> int:
+def _warmup_steps(arch, per_epoch: int) -> int:
     """At most _KL_WARMUP_STEPS, and at most _KL_WARMUP_MAX_EPOCHS epochs' worth of steps:
-    a table of a few hundred rows takes one step an epoch."""
-    if not PRIORS[arch["prior"]].kl_warmup:
+    a table of a few hundred rows takes one or two steps an epoch."""
+    if not PRIOR_CLASSES[arch["prior"]].kl_warmup:
         return 0
-    return min(_KL_WARMUP_STEPS, _KL_WARMUP_MAX_EPOCHS * steps_per_epoch)
+    return min(_KL_WARMUP_STEPS, _KL_WARMUP_MAX_EPOCHS * per_epoch)
 
 
 def steps_per_epoch(estimator, spec) -> int:
+    """Optimisation steps in one epoch over the rows that are trained on."""
     held_out = _held_out_rows(estimator, spec["n_rows"]) if spec["use_split"] else 0
     return max(1, math.ceil((spec["n_rows"] - held_out) / estimator.batch_size))
 

@@ -117,7 +117,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     hidden_layer_sizes : array-like of int, default=(256, 256)
         Widths of the hidden layers of the encoder's nonlinear residual; the decoder's
         mirrors them. An empty tuple gives a linear VAE: probabilistic PCA, which with the
-        Gaussian likelihood is where training starts and stays.
+        Gaussian likelihood is where training starts.
 
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Observation model. ``"gaussian"`` learns one noise scale shared by all features
@@ -138,11 +138,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
 
-    batch_size : int, default=1024
-        Rows per optimisation step. Large batches keep the time of a step in matrix
-        products, where the CPU is efficient, rather than in per-step overhead; larger
-        ones than this left bigger models short of optimisation steps (see the user
-        guide).
+    batch_size : int, default=256
+        Rows per optimisation step. Training starts at PPCA and stops on held-out rows,
+        so on tables of a few hundred to a few thousand rows what counts is the number
+        of steps before it stops: at 1024 rows per step ``make_swiss_roll`` (2,250
+        training rows) never left PCA. Larger batches keep more of a step's time in
+        matrix products (see the user guide).
 
     learning_rate_init : float, default=2e-3
         Adam's step size, chosen together with ``batch_size``.
