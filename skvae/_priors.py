@@ -212,7 +212,7 @@ def make_prior(name: str, nonzero_fraction: float = 0.2):
     """Build the prior registered under ``name``."""
     if name == "spike_slab":
         return SpikeSlabPrior(nonzero_fraction)
-    return {"normal": StandardNormalPrior, "laplace": LaplacePrior}[name]()
+    return PRIOR_CLASSES[name]()
 
 
 PRIOR_CLASSES = {"normal": StandardNormalPrior, "laplace": LaplacePrior,
