@@ -476,7 +476,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
             "kl_per_component_", "active_components_", "nonzero_fraction_",
             "validation_scores_", "best_epoch_",
-            "_kept_components_", "_net_spec_", "n_samples_seen_",
+            "_kept_components_", "_net_spec_", "n_samples_seen_", "_code_gain_",
         )
         for name in fitted:
             self.__dict__.pop(name, None)
@@ -503,7 +503,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 else np.array([np.argmax(variance)])
         self._kept_components_ = kept
         self.n_components_ = len(kept)
-        self._code_gain_ = np.ones(n_latent)
         self._code_gain_ = self._round_trip_gain(X)
         self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
 
