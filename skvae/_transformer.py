@@ -516,17 +516,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         undoes that, and for PPCA gives exactly PCA's reconstruction, the projection.
         """
         rows = X[:: max(1, X.shape[0] // _GAIN_ROWS)][:_GAIN_ROWS]
-        codes = self._encode_full(rows)
-        again = self._encode_full(self._decode(codes))
+        every_component = np.arange(self.net_.module_.n_components)
+        codes = self._codes(rows, every_component, np.float64)
+        again = self._codes(self._decode(codes), every_component, np.float64)
         energy = np.square(codes).sum(axis=0)
         slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
         return 1.0 / np.clip(slope, 0.1, 10.0)
 
-    def _encode_full(self, X):
+    def _codes(self, X, components, dtype):
+        """``transform``'s codes of the rows ``X`` (already validated), for the latent
+        ``components`` listed, as ``dtype``."""
         prior = self.net_.module_.prior
+        kept = torch.as_tensor(components, device=self.net_.device)
         posterior = self._posterior_fn()
-        return self._map_batches(X, lambda x: prior.code(posterior(x)),
-                                 self.net_.module_.n_components, np.float64)
+
+        def encode(x):
+            return prior.code(posterior(x)).index_select(1, kept)
+
+        return self._map_batches(X, encode, len(components), dtype)
 
     # ---------------------------------------------------------------- inference
 
@@ -592,14 +599,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Latent codes, of the same dtype as ``X`` (float32 or float64).
         """
         X = self._check_fitted_input(X)
-        prior = self.net_.module_.prior
-        kept = torch.as_tensor(self._kept_components_, device=self.net_.device)
-        posterior = self._posterior_fn()
-
-        def encode(x):
-            return prior.code(posterior(x)).index_select(1, kept)
-
-        return self._map_batches(X, encode, self.n_components_, X.dtype)
+        return self._codes(X, self._kept_components_, X.dtype)
 
     def inverse_transform(self, X):
         """Decode latent codes back to data space: rows whose codes are ``X``.
