@@ -20,6 +20,7 @@ import memory  # noqa: E402
 import panel  # noqa: E402
 import parallel  # noqa: E402
 import quality  # noqa: E402
+import scale  # noqa: E402
 import sklearn  # noqa: E402
 import sparse  # noqa: E402
 import speed  # noqa: E402
@@ -30,7 +31,7 @@ import skvae  # noqa: E402
 
 SECTIONS = {
     "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
-    "sparse": sparse, "compression": compression,
+    "sparse": sparse, "compression": compression, "scale": scale,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 

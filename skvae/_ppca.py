@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._streaming import row_chunks
 from ._validation import minka_dimension
 
 # Rows per chunk when accumulating the scatter matrix: the covariance never needs a
@@ -43,8 +44,8 @@ def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
     """
     n_samples, n_features = X.shape
     scatter = np.zeros((n_features, n_features))
-    for start in range(0, n_samples, _CHUNK_ROWS):
-        centred = X[start : start + _CHUNK_ROWS].astype(np.float64) - mean
+    for _, rows in row_chunks(X, _CHUNK_ROWS):
+        centred = rows.astype(np.float64) - mean
         scatter += centred.T @ centred
     eigenvalues, eigenvectors = np.linalg.eigh(scatter / max(n_samples - 1, 1))
     order = np.argsort(eigenvalues)[::-1]

@@ -10,11 +10,18 @@ import math
 import warnings
 
 import torch
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import LRScheduler, PrintLog, ProgressBar
 
 from . import _persistence
 from ._module import VAEModule
-from ._net import KeepBestOnHeldOut, PatienceAfterWarmUp, RandomRowSplit, VAENet
+from ._net import (
+    BudgetProgress,
+    CosineDecay,
+    KeepBestOnHeldOut,
+    PatienceAfterWarmUp,
+    RandomRowSplit,
+    VAENet,
+)
 from ._priors import PRIOR_CLASSES
 from ._validation import check_callbacks
 
@@ -36,6 +43,28 @@ _MIN_HELD_OUT_ROWS = 10
 _KL_WARMUP_STEPS = 200
 _KL_WARMUP_START = 0.05
 _KL_WARMUP_MAX_EPOCHS = 20
+
+# max_iter="auto": the training budget. Up to _AUTO_EPOCHS epochs, but at most
+# _AUTO_BASE_STEPS optimisation steps plus one per _AUTO_ROWS_PER_STEP training rows, and
+# never more than _AUTO_MAX_STEPS: more rows support a more precise model, which takes
+# more steps to reach, but beyond 1.5 million rows the steps (and the time) stop growing.
+# Measured on a smooth nonlinear table of 100,000 x 64 rows: a constant step size for
+# 25 epochs (9,300 steps) reached a held-out MSE of 0.0118; 2,500 steps with the cosine
+# schedule reached 0.0109 in 26-30 s; 11,160 steps 0.0102 in 143 s (noise floor 0.0100).
+# Epochs longer than _ROUND_STEPS steps are cut into rounds of that many steps on
+# randomly drawn rows, each followed by the held-out measurement, so that the stopping
+# rule sees progress on tables of any size.
+_AUTO_EPOCHS = 200
+_AUTO_BASE_STEPS = 2000
+_AUTO_ROWS_PER_STEP = 250
+_AUTO_MAX_STEPS = 8000
+_ROUND_STEPS = 250
+
+# At most this many rows are held out. Measuring them after every round costs about
+# what 60 training steps cost (the ELBO decodes 16 draws per row), and rows held out are
+# rows not trained on; a thousand rows per half already tell apart the models that the
+# stopping rule compares on large tables, whose held-out ELBOs differ by whole nats.
+_MAX_HELD_OUT_ROWS = 2000
 
 # Marks a net whose user callbacks are not installed yet (a loaded model installs them
 # at its next partial_fit, so that loading never runs callback code).
@@ -62,19 +91,44 @@ def _warmup_steps(arch, per_epoch: int) -> int:
     return min(_KL_WARMUP_STEPS, _KL_WARMUP_MAX_EPOCHS * per_epoch)
 
 
+def _training_rows(estimator, spec) -> int:
+    """The rows that are trained on: all but the held-out ones."""
+    held_out = _held_out_rows(estimator, spec["n_rows"]) if spec["use_split"] else 0
+    return spec["n_rows"] - held_out
+
+
 def steps_per_epoch(estimator, spec) -> int:
     """Optimisation steps in one epoch over the rows that are trained on."""
-    held_out = _held_out_rows(estimator, spec["n_rows"]) if spec["use_split"] else 0
-    return max(1, math.ceil((spec["n_rows"] - held_out) / estimator.batch_size))
+    return max(1, math.ceil(_training_rows(estimator, spec) / estimator.batch_size))
+
+
+def training_budget(estimator, spec) -> tuple[int, int | None, int]:
+    """``(rounds, round_steps, total_steps)`` for a fit: how many times the callbacks run,
+    the steps between two runs (None: one epoch), and the steps in all.
+
+    An int ``max_iter`` is a number of epochs. ``"auto"`` is up to _AUTO_EPOCHS epochs,
+    and at most _AUTO_BASE_STEPS steps plus one per _AUTO_ROWS_PER_STEP training rows
+    (never more than _AUTO_MAX_STEPS), in rounds of at most _ROUND_STEPS steps.
+    """
+    per_epoch = steps_per_epoch(estimator, spec)
+    if estimator.max_iter != "auto":
+        return estimator.max_iter, None, estimator.max_iter * per_epoch
+    wanted = min(_AUTO_EPOCHS * per_epoch, _AUTO_MAX_STEPS,
+                 _AUTO_BASE_STEPS + _training_rows(estimator, spec) // _AUTO_ROWS_PER_STEP)
+    if per_epoch <= _ROUND_STEPS:
+        rounds = math.ceil(wanted / per_epoch)
+        return rounds, None, rounds * per_epoch
+    rounds = math.ceil(wanted / _ROUND_STEPS)
+    return rounds, _ROUND_STEPS, rounds * _ROUND_STEPS
 
 
 def _held_out_rows(estimator, n_rows: int) -> int:
-    """``validation_fraction`` of the rows, but at least _MIN_HELD_OUT_ROWS and at most all
-    rows but one; none for fewer than 3 rows."""
+    """``validation_fraction`` of the rows, but at least _MIN_HELD_OUT_ROWS and at most
+    _MAX_HELD_OUT_ROWS, and at most all rows but one; none for fewer than 3 rows."""
     if n_rows < 3:
         return 0
     wanted = max(math.ceil(estimator.validation_fraction * n_rows), _MIN_HELD_OUT_ROWS)
-    return min(wanted, n_rows - 1)
+    return min(wanted, _MAX_HELD_OUT_ROWS, n_rows - 1)
 
 
 def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
@@ -88,10 +142,12 @@ def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
     }
 
 
-def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet:
+def build_net(estimator, spec, device, *, install_user_callbacks=True,
+              incremental=False) -> VAENet:
     """An initialised net for ``spec``, with the estimator's training settings."""
     arch = spec["architecture"]
     auto = arch["n_components"] == "auto"
+    rounds, round_steps, _ = training_budget(estimator, spec)
     net = VAENet(
         VAEModule,
         module__n_features=spec["n_features"],
@@ -112,12 +168,13 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
         # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
         optimizer__fused=device.type in ("cpu", "cuda"),
         lr=estimator.learning_rate_init,
-        max_epochs=estimator.max_iter,
+        max_epochs=rounds,
+        round_steps=None if incremental else round_steps,
         batch_size=estimator.batch_size,
         train_split=(RandomRowSplit(_held_out_rows(estimator, spec["n_rows"]),
                                     spec["seed"])
                      if spec["use_split"] else None),
-        callbacks=_callbacks(estimator, spec, install_user_callbacks),
+        callbacks=_callbacks(estimator, spec, install_user_callbacks, incremental),
         device=device,
         # Checkpoints and load_params read tensors only, never pickled objects.
         torch_load_kwargs={"weights_only": True},
@@ -129,21 +186,33 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True) -> VAENet
     return net.initialize()
 
 
-def _callbacks(estimator, spec, install_user_callbacks) -> list:
-    """A progress bar if ``verbose`` asks for one, a fresh copy of the user's callbacks,
-    then the stopping rule: skorch's EarlyStopping ends training by raising from
-    on_epoch_end, which skips the callbacks after it, so it goes last."""
+def _callbacks(estimator, spec, install_user_callbacks, incremental=False) -> list:
+    """The step-size schedule, progress output if ``verbose`` asks for it, a fresh copy of
+    the user's callbacks, then the stopping rule: skorch's EarlyStopping ends training by
+    raising from on_epoch_end, which skips the callbacks after it, so it goes last.
+
+    ``incremental`` (partial_fit) trains at a constant step size: there is no budget for
+    a schedule to run over.
+    """
     callbacks = []
-    batches_per_epoch = math.ceil(spec["n_rows"] / estimator.batch_size)
-    long_epochs = batches_per_epoch >= _PROGRESS_BAR_MIN_BATCHES
-    if estimator.verbose >= 2 or (estimator.verbose == 1 and long_epochs):
+    user_callbacks = check_callbacks(estimator.callbacks) if install_user_callbacks else []
+    _, round_steps, total_steps = training_budget(estimator, spec)
+    scheduled = PRIOR_CLASSES[spec["architecture"]["prior"]].step_size_schedule
+    if (estimator.learning_rate == "cosine" and scheduled and not incremental
+            and not _has_lr_scheduler(user_callbacks)):
+        callbacks.append(("lr_schedule", CosineDecay(total_steps)))
+    per_round = round_steps or steps_per_epoch(estimator, spec)
+    if estimator.verbose >= 2 or (estimator.verbose == 1
+                                  and per_round >= _PROGRESS_BAR_MIN_BATCHES):
         callbacks.append(("progress_bar", ProgressBar(postfix_keys=["train_loss"])))
-    if install_user_callbacks:
-        callbacks += check_callbacks(estimator.callbacks)
-    use_split = spec["use_split"]
-    per_epoch = steps_per_epoch(estimator, spec)
-    grace = math.ceil(_warmup_steps(spec["architecture"], per_epoch) / per_epoch)
-    if use_split:
+    if estimator.verbose:
+        callbacks.append(("budget", BudgetProgress(
+            None if incremental else total_steps, round_steps, sink=print)))
+        callbacks.append(("print_log", PrintLog()))
+    callbacks += user_callbacks
+    grace = math.ceil(_warmup_steps(spec["architecture"], steps_per_epoch(estimator, spec))
+                      / per_round)
+    if spec["use_split"]:
         stopping = KeepBestOnHeldOut(patience=estimator.n_iter_no_change, tol=estimator.tol,
                                      z=_SIGNIFICANCE_Z, grace_epochs=grace)
     else:
@@ -152,6 +221,12 @@ def _callbacks(estimator, spec, install_user_callbacks) -> list:
                                        sink=print, grace_epochs=grace)
     callbacks.append(("early_stopping", stopping))
     return callbacks
+
+
+def _has_lr_scheduler(callbacks) -> bool:
+    """Whether the user's callbacks set the step size themselves: then theirs governs."""
+    return any(isinstance(item[1] if isinstance(item, tuple) else item, LRScheduler)
+               for item in callbacks)
 
 
 def check_architecture_unchanged(estimator, spec, hidden) -> None:
@@ -180,13 +255,21 @@ def prepare_partial_fit(estimator, net, spec) -> None:
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr
     net.batch_size = estimator.batch_size
+    # One pass over X, whatever the rounds of the first fit were.
+    net.round_steps = None
+    scheduled = "lr_schedule" in dict(net.callbacks_)
+    if scheduled:
+        # The schedule took the step size towards zero; partial_fit starts from the full one.
+        for group in net.optimizer_.param_groups:
+            group["lr"] = net.lr
     reinstall = (estimator.callbacks is not net.installed_user_callbacks
-                 or estimator.verbose != net.verbose or spec["use_split"])
+                 or estimator.verbose != net.verbose or spec["use_split"] or scheduled)
     if reinstall:
         spec["use_split"] = False
         net.train_split = None
         net.verbose = estimator.verbose
-        net.callbacks = _callbacks(estimator, spec, install_user_callbacks=True)
+        net.callbacks = _callbacks(estimator, spec, install_user_callbacks=True,
+                                   incremental=True)
         net.installed_user_callbacks = estimator.callbacks
         net.initialize_callbacks()
         # A learning-rate schedule set up after training started resumes at the current

@@ -14,11 +14,13 @@ from ._module import FoldedEncoder
 from ._net import KeepBestOnHeldOut, NonFiniteLossError
 from ._ppca import fit_ppca
 from ._priors import PRIORS
+from ._streaming import is_file_backed, release, sample_in_memory
 from ._threads import at_most_threads, training_threads
 from ._validation import (
     Interval,
     StrOptions,
     check_device,
+    check_finite_in_chunks,
     check_hidden_layer_sizes,
     check_params,
     check_unit_interval,
@@ -46,6 +48,11 @@ _ACTIVITY_THRESHOLD = 0.1
 
 # Training rows (evenly spaced) on which the round-trip gain of the codes is measured.
 _GAIN_ROWS = 8192
+
+# Training rows (evenly spaced) on which the diagnostics (KL per component, active
+# components, share of non-zero code entries) are measured: enough for three digits, and
+# a fit's cost after training stays flat as the rows grow.
+_DIAGNOSTIC_ROWS = 131072
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -135,18 +142,39 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         For ``prior="spike_slab"``: the prior probability that a code entry is non-zero,
         i.e. the target fraction of non-zero entries. Ignored by the other priors.
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+    max_iter : "auto" or int, default="auto"
+        The training budget. An int is a number of epochs (passes over the training
+        rows), as in ``MLPRegressor``. ``"auto"`` sizes the budget to the data: up to 200
+        epochs, but never more than 3,000 optimisation steps, so that beyond about
+        250,000 rows the time spent training stops growing with the rows (only the one
+        pass that computes the PCA start and the feature statistics still does). Epochs
+        of more than 250 steps are cut into rounds of 250 steps on randomly drawn rows,
+        and the held-out rows are measured after each round, so that the stopping rule
+        of ``early_stopping`` acts as soon as learning stops, on tables of any size.
+        ``n_iter_`` and ``n_iter_no_change`` count these rounds. Measured on a smooth
+        nonlinear table of 64 features, the budget reaches the quality of ten times as
+        many steps to within a few percent (see the user guide and the benchmarks).
 
     batch_size : int, default=256
         Rows per optimisation step. Training starts at PPCA and stops on held-out rows,
         so on tables of a few hundred to a few thousand rows what counts is the number
         of steps before it stops: at 1024 rows per step ``make_swiss_roll`` (2,250
-        training rows) never left PCA. Larger batches keep more of a step's time in
-        matrix products (see the user guide).
+        training rows) never left PCA. On 100,000 rows, 1024 rows per step reached a
+        worse model in the same time than 256 (held-out error 0.017 against 0.012 after
+        60 s): more, smaller steps win.
 
     learning_rate_init : float, default=2e-3
         Adam's step size, chosen together with ``batch_size``.
+
+    learning_rate : {"cosine", "constant"}, default="cosine"
+        Step-size schedule of ``fit``. ``"cosine"`` lowers the step size from
+        ``learning_rate_init`` towards zero along half a cosine over the budget
+        (``max_iter``), so that the last steps settle instead of jittering around the
+        optimum; ``"constant"`` keeps ``learning_rate_init`` throughout. A
+        ``skorch.callbacks.LRScheduler`` in ``callbacks`` replaces either.
+        ``prior="spike_slab"`` always trains at a constant step size: its constraint on
+        the rate of non-zero entries needs weights that keep moving.
+        ``partial_fit`` trains at ``learning_rate_init`` (or the user's schedule).
 
     early_stopping : bool, default=True
         Whether to hold out ``validation_fraction`` of the rows and keep only what they
@@ -164,7 +192,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tiny table the trained weights still face a test, and mostly fail it.
 
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before training stops.
+        Epochs (rounds, see ``max_iter``) without an improvement of at least ``tol``
+        before training stops.
 
     tol : float, default=1e-4
         Smallest improvement of the monitored loss, in nats per row, that counts.
@@ -179,14 +208,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         numpy random states are never used or changed.
 
     verbose : int, default=0
-        ``0`` trains silently. ``1`` prints one line per epoch: the loss and its
-        reconstruction and KL terms (nats per row), the validation loss with early
-        stopping, and the epoch's duration in seconds; epochs of 20 batches or more also
-        show a progress bar over their batches. ``2`` shows the bar on every epoch.
+        ``0`` trains silently. ``1`` first prints the budget ``fit`` will use (steps,
+        rounds or epochs), then one line per epoch or round: the steps taken out of that
+        budget, the seconds elapsed, the loss and its reconstruction and KL terms (nats
+        per row), with early stopping the held-out loss and ELBO, and the round's
+        duration; rounds of 20 batches or more also show a progress bar over their
+        batches. ``2`` shows the bar on every round.
 
     callbacks : list of skorch callbacks or (name, callback) pairs, default=None
         Extra callbacks for the skorch training loop, e.g.
-        ``skorch.callbacks.LRScheduler`` for a learning-rate schedule,
+        ``skorch.callbacks.LRScheduler`` for a learning-rate schedule (which then
+        replaces the one ``learning_rate`` picks),
         ``skorch.callbacks.Checkpoint`` to save the best weights, or your own
         ``skorch.callbacks.Callback`` for custom logging. Each fit works on a copy, so
         the objects in this list are never changed: read the trained ones from
@@ -205,7 +237,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     kl_per_component_ : ndarray of shape (n_latent,)
         Mean KL divergence from posterior to prior per latent component on the training
-        rows, in nats (``beta=1``, no free bits): the information each component carries.
+        rows (on 131,072 evenly spaced ones when there are more), in nats (``beta=1``, no
+        free bits): the information each component carries.
         ``n_latent`` is ``n_components``, or the upper bound with ``"auto"``.
 
     active_components_ : ndarray of bool of shape (n_latent,)
@@ -214,11 +247,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         units" test of Burda et al., 2016).
 
     nonzero_fraction_ : float
-        Fraction of the entries of ``transform(X_train)`` that are not exactly zero. Near
+        Fraction of the entries of ``transform(X_train)`` that are not exactly zero
+        (measured on the same rows as ``kl_per_component_``). Near
         ``nonzero_fraction`` for ``prior="spike_slab"``; 1.0 for dense priors.
 
     n_iter_ : int
-        Number of epochs run, summed over ``fit`` and later ``partial_fit`` calls.
+        Number of epochs run (rounds, where ``max_iter="auto"`` cut epochs into
+        rounds), summed over ``fit`` and later ``partial_fit`` calls.
+
+    n_steps_ : int
+        Number of optimisation steps taken, summed over ``fit`` and later
+        ``partial_fit`` calls.
 
     n_samples_seen_ : int
         Number of rows trained on: the rows given to ``fit``, plus those of every later
@@ -279,7 +318,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     >>> vae.sample(3, random_state=0).shape
     (3, 64)
 
-    skorch callbacks plug into training, here a learning-rate schedule:
+    skorch callbacks plug into training, here a learning-rate schedule of one's own, which
+    takes the place of the built-in one:
 
     >>> from skorch.callbacks import LRScheduler
     >>> halve_every_2 = LRScheduler("StepLR", step_size=2, gamma=0.5)
@@ -296,9 +336,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "prior": [StrOptions(set(PRIORS))],
         "nonzero_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"cosine", "constant"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -319,9 +360,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         likelihood="gaussian",
         prior="normal",
         nonzero_fraction=0.2,
-        max_iter=200,
+        max_iter="auto",
         batch_size=256,
         learning_rate_init=2e-3,
+        learning_rate="cosine",
         early_stopping=True,
         validation_fraction=0.15,
         n_iter_no_change=10,
@@ -341,6 +383,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -402,6 +445,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not first_call:
             _training.check_architecture_unchanged(self, self._spec(), hidden)
             _training.check_device_unchanged(device, self.net_)
+        file_backed = is_file_backed(X)
         X = self._validate_rows(X, reset=first_call)
         auto = self.n_components == "auto"
         if not auto and self.n_components > X.shape[1]:
@@ -413,15 +457,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             check_unit_interval(X, self.likelihood)
         feature_mean, feature_scale = feature_statistics(X)
 
+        # The rows training draws from: fit on a file-backed X trains on a random sample
+        # of its rows held in memory (the statistics and the PCA start use all of them);
+        # partial_fit is one pass over every row it is given.
+        training_rows = X
         if first_call:
             self._forget_fit()
+            seed = seed_from_random_state(self.random_state)
+            if file_backed and not incremental:
+                training_rows = sample_in_memory(X, seed)
             spec = _training.make_spec(
-                self, n_rows=X.shape[0], n_features=X.shape[1],
+                self, n_rows=training_rows.shape[0], n_features=X.shape[1],
                 n_latent=min(X.shape[1], _AUTO_MAX_COMPONENTS) if auto else self.n_components,
                 hidden=hidden, feature_mean=feature_mean, feature_scale=feature_scale,
-                incremental=incremental, seed=seed_from_random_state(self.random_state),
+                incremental=incremental, seed=seed,
             )
-            net = _training.build_net(self, spec, device)
+            net = _training.build_net(self, spec, device, incremental=incremental)
             if net.module_.likelihood.starts_from_ppca:
                 net.module_.start_from_ppca(fit_ppca(
                     X, spec["n_latent"], feature_mean, n_loaded="mle" if auto else None))
@@ -434,7 +485,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             samples_seen = self.n_samples_seen_
         # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
         # so no second full-size copy of X exists during training.
-        X_shared = _shared_tensor(X)
+        X_shared = _shared_tensor(training_rows)
         try:
             # partial_fit, not fit: the net is initialised already, and fit would build
             # the module a second time. Without ``epochs`` it runs up to max_epochs.
@@ -456,9 +507,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         self.net_, self._net_spec_ = net, spec
         self.n_samples_seen_ = samples_seen + X.shape[0]
-        self._set_diagnostics(X, keep_active_only=auto)
+        self._set_diagnostics(training_rows, keep_active_only=auto)
         history = net.history
         self.n_iter_ = len(history)
+        self.n_steps_ = int(net.criterion_.steps_done)
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
         # Epochs of a partial_fit after early stopping have no validation loss.
         valid = [float(epoch["valid_loss"]) for epoch in history if "valid_loss" in epoch]
@@ -475,14 +527,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         fitted = (
             "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
             "kl_per_component_", "active_components_", "nonzero_fraction_",
-            "validation_scores_", "best_epoch_",
+            "validation_scores_", "best_epoch_", "n_steps_",
             "_kept_components_", "_net_spec_", "n_samples_seen_", "_code_gain_",
         )
         for name in fitted:
             self.__dict__.pop(name, None)
 
     def _set_diagnostics(self, X, keep_active_only):
-        """KL per component, active components and code sparsity on the rows ``X``."""
+        """KL per component, active components and code sparsity on (up to
+        ``_DIAGNOSTIC_ROWS`` evenly spaced) rows of ``X``."""
+        X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
         module = self.net_.module_
         n_latent = module.n_components
         kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
@@ -551,6 +605,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     padding = batch.new_zeros(_INFERENCE_BATCH_ROWS - n_rows, batch.shape[1])
                     batch = torch.cat([batch, padding])
                 yield rows, batch, n_rows
+                # A file-backed X stays on disk: the batch's rows were read.
+                release(X[rows])
 
     def _posterior_fn(self):
         """A function from one fixed-size batch to the prior's posterior parameters,
@@ -579,10 +635,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._validate_rows(X, reset=False)
 
     def _validate_rows(self, X, reset):
+        # A memory-mapped X is read one chunk at a time, never as a whole (_streaming).
+        file_backed = is_file_backed(X)
         # scikit-learn's finiteness check sums X first: for values near the float64
         # limit that sum overflows with a RuntimeWarning before the clear error comes.
         with np.errstate(over="ignore", invalid="ignore"):
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                              ensure_all_finite=not file_backed)
+        if file_backed:
+            check_finite_in_chunks(X)
+        return X
 
     def transform(self, X):
         """Latent code of each row: the posterior mean, with exact zeros where a
@@ -938,6 +1000,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         state = dict(state)
         saved_versions = state.pop("_versions", None)
         net_state = state.pop("net_", None)
+        # Saved before the step-size schedule existed: those models trained at a
+        # constant step size.
+        state.setdefault("learning_rate", "constant")
         super().__setstate__(state)
         if saved_versions is not None:
             _persistence.warn_on_version_mismatch(saved_versions)
@@ -955,6 +1020,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if hasattr(self, "net_") and not hasattr(self, "_code_gain_"):
             # Saved before the round-trip gain existed: codes decode as they are.
             self._code_gain_ = np.ones(self.net_.module_.n_components)
+        if hasattr(self, "net_") and not hasattr(self, "n_steps_"):
+            self.n_steps_ = int(getattr(self.net_.criterion_, "steps_done", 0))
 
     def to(self, device):
         """Move the fitted model to ``device`` (e.g. ``"cuda"`` or ``"cpu"``); returns self.

@@ -10,7 +10,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.decomposition._pca import _infer_dimension as minka_dimension  # noqa: F401
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
     StrOptions,
@@ -18,6 +18,8 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
 )
 from sklearn.utils._set_output import _get_output_config
 from skorch.callbacks import Callback
+
+from ._streaming import row_chunks
 
 # Rows read at a time when a statistic is computed in float64: bounds the extra memory.
 _STATS_CHUNK_ROWS = 65536
@@ -101,8 +103,16 @@ def output_container(estimator) -> str:
     return _get_output_config("transform", estimator)["dense"]
 
 
+def check_finite_in_chunks(X: np.ndarray) -> None:
+    """scikit-learn's check for NaN and infinity, one chunk of rows at a time: a
+    file-backed ``X`` is never resident as a whole (see ``_streaming``)."""
+    for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
+        assert_all_finite(rows, input_name="X")
+
+
 def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation of ``X``, computed in float64 chunks.
+    """Per-feature mean and standard deviation of ``X``, computed in float64 chunks (a
+    file-backed ``X`` one chunk at a time, see ``_streaming``).
 
     Raises ``ValueError`` when the values are so large that standardising them overflows,
     or too large for the float32 arithmetic that training uses.
@@ -112,8 +122,8 @@ def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total_sq = np.zeros(n_features)
     largest = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, n_samples, _STATS_CHUNK_ROWS):
-            chunk = X[start : start + _STATS_CHUNK_ROWS].astype(np.float64)
+        for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
+            chunk = rows.astype(np.float64)
             total += chunk.sum(axis=0)
             total_sq += np.square(chunk).sum(axis=0)
             largest = max(largest, float(np.abs(chunk).max()))

@@ -104,7 +104,13 @@ def test_round_trip_gain_makes_transform_invert_inverse_transform():
     vae = VAETransformer(n_components=3, hidden_layer_sizes=(), early_stopping=False,
                          max_iter=3, random_state=0).fit(X)
     Z = vae.transform(X)
-    assert_allclose(vae.transform(vae.inverse_transform(Z)), Z, atol=0.05)
+    again = vae.transform(vae.inverse_transform(Z))
+    # The gain is a least-squares fit on the training codes: per component the round
+    # trip's slope is one, and what remains is scatter, small against the codes' spread
+    # (0.6). The largest single entry depends on the training run (0.02-0.05 measured
+    # over schedules and epochs), so the test reads the fit, not the worst entry.
+    assert_allclose((again * Z).sum(axis=0) / (Z * Z).sum(axis=0), 1.0, atol=1e-4)
+    assert np.sqrt(np.mean((again - Z) ** 2)) < 0.02
 
 
 def test_small_steps_train_on_one_thread_and_restore_the_setting(monkeypatch):

@@ -34,8 +34,12 @@ def _fit_capturing_output(estimator, X):
 
 def test_verbose_prints_one_readable_line_per_epoch(X):
     out, err = _fit_capturing_output(VAETransformer(verbose=1, random_state=0, **FAST), X)
-    header, _, *rows = out.strip().splitlines()
-    for column in ("epoch", "train_loss", "train_reconstruction", "train_kl", "dur"):
+    budget, header, _, *rows = out.strip().splitlines()
+    # 120 rows in batches of 32: 4 steps an epoch.
+    assert budget.startswith(f"Training for at most {4 * FAST['max_iter']} steps of 32 rows "
+                             f"({FAST['max_iter']} epochs)")
+    for column in ("epoch", "steps", "elapsed", "train_loss", "train_reconstruction",
+                   "train_kl", "dur"):
         assert column in header
     assert len(rows) == FAST["max_iter"]
     # 120 rows in batches of 32 are 4 batches per epoch: too short for a progress bar.
@@ -46,8 +50,9 @@ def test_verbose_shows_the_validation_loss_with_early_stopping(X):
     out, _ = _fit_capturing_output(
         VAETransformer(verbose=1, random_state=0, **{**FAST, "early_stopping": True}), X
     )
-    assert "valid_loss" in out.splitlines()[0]
-    assert "valid_reconstruction" in out.splitlines()[0]
+    assert "held-out ELBO" in out.splitlines()[0]
+    for column in ("valid_loss", "valid_reconstruction", "valid_elbo"):
+        assert column in out.splitlines()[1]
 
 
 def test_silent_without_verbose(X):

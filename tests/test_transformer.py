@@ -142,8 +142,11 @@ def test_score_is_the_beta_one_elbo(X):
 
 
 def test_score_ranks_a_trained_model_above_an_untrained_one(X):
-    untrained = VAETransformer(random_state=0, hidden_layer_sizes=(32,), max_iter=1).fit(X)
-    trained = VAETransformer(random_state=0, hidden_layer_sizes=(32,), max_iter=80).fit(X)
+    # Every row trained on and the last weights kept: on 120 rows the held-out rule may
+    # (rightly) keep the start for both, and this test is about what score ranks.
+    params = {"random_state": 0, "hidden_layer_sizes": (32,), "early_stopping": False}
+    untrained = VAETransformer(max_iter=1, **params).fit(X)
+    trained = VAETransformer(max_iter=80, **params).fit(X)
     assert trained.score(X) > untrained.score(X)
 
 
