@@ -145,15 +145,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_iter : "auto" or int, default="auto"
         The training budget. An int is a number of epochs (passes over the training
         rows), as in ``MLPRegressor``. ``"auto"`` sizes the budget to the data: up to 200
-        epochs, but never more than 3,000 optimisation steps, so that beyond about
-        250,000 rows the time spent training stops growing with the rows (only the one
-        pass that computes the PCA start and the feature statistics still does). Epochs
-        of more than 250 steps are cut into rounds of 250 steps on randomly drawn rows,
-        and the held-out rows are measured after each round, so that the stopping rule
-        of ``early_stopping`` acts as soon as learning stops, on tables of any size.
-        ``n_iter_`` and ``n_iter_no_change`` count these rounds. Measured on a smooth
-        nonlinear table of 64 features, the budget reaches the quality of ten times as
-        many steps to within a few percent (see the user guide and the benchmarks).
+        epochs, but at most 2,000 optimisation steps plus one per 250 training rows, and
+        never more than 8,000, so that from 1.5 million rows on the time spent training
+        stops growing with the rows (only the one pass that computes the feature
+        statistics and the PCA start still does). Epochs of more than 250 steps are cut
+        into rounds of 250 steps on randomly drawn rows, and the held-out rows are
+        measured after each round, so that the stopping rule of ``early_stopping`` acts
+        as soon as learning stops, on tables of any size. ``n_iter_`` and
+        ``n_iter_no_change`` count these rounds. The user guide and the benchmarks page
+        give the measurements behind the rule.
 
     batch_size : int, default=256
         Rows per optimisation step. Training starts at PPCA and stops on held-out rows,
@@ -189,7 +189,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     validation_fraction : float, default=0.15
         Fraction of rows held out when ``early_stopping=True``; at least 10 rows are held
         out (all but one on tables of up to 10 rows, none below 3 rows), so that on a
-        tiny table the trained weights still face a test, and mostly fail it.
+        tiny table the trained weights still face a test, and mostly fail it; at most
+        1,000, which tell apart what the rule compares on large tables.
 
     n_iter_no_change : int, default=10
         Epochs (rounds, see ``max_iter``) without an improvement of at least ``tol``
