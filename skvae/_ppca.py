@@ -17,7 +17,7 @@ from ._validation import minka_dimension
 
 # Rows per chunk when accumulating the scatter matrix: the covariance never needs a
 # centred copy of all of X.
-_CHUNK_ROWS = 65536
+_CHUNK_ROWS = 16384
 
 
 @dataclass(frozen=True)

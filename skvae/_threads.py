@@ -1,23 +1,40 @@
 """How many intra-op threads torch uses while a model trains.
 
 Torch's intra-op threads spin-wait between operations. Steps of a few milliseconds gain
-little from a second thread on an idle machine, and on a busy one the spinning threads
-wait for each other: a fit on 442 rows took 6.5-19 s with torch's 2 threads and 0.6-1.0 s
-with one. So small steps train on one thread; steps big enough to be split well keep
-torch's setting.
+a little from a second thread on an idle machine (a fit on 100,000 x 64 rows: 25.6 s on
+two threads, 29.8 s on one), and on a busy one the spinning threads wait for each other:
+a fit on 442 rows took 6.5-19 s with torch's 2 threads and 0.6-1.0 s with one. No fixed
+setting is right for both, so while a fit trains, ``ThreadTuner`` times its own steps on
+one thread and on torch's setting now and then, and trains on whichever was faster.
+
+It may do so only where the choice cannot change the result: before training it checks
+that one step's gradients are bit for bit the same on either setting (matrix-product
+kernels split their work by output blocks for such shapes; bigger ones may also split
+the sums, and then the static rule of ``training_threads`` decides, as it does for
+batches of another size).
 """
 
+import time
 from contextlib import contextmanager
 
 import torch
+from skorch.callbacks import Callback
 
 # Per-step work (forward and backward, about 6 flops per weight and row) below which a
-# fit trains on one thread: about 10 ms of single-threaded matrix products.
+# fit starts on one thread: about 10 ms of single-threaded matrix products.
 _ONE_THREAD_MAX_STEP_FLOPS = 1e9
+
+# ThreadTuner: every _PROBE_EVERY steps, time _PROBE_STEPS steps on each setting,
+# alternating, and keep the faster for the steps until the next probe. On a busy machine
+# the slow setting's probe steps cost about 15 % of a fit (three steps at ten times the
+# time in 200); on an idle one, well under 1 %.
+_PROBE_EVERY = 200
+_PROBE_STEPS = 3
 
 
 def training_threads(batch_size: int, module: torch.nn.Module) -> int:
-    """Intra-op threads for training ``module`` on batches of ``batch_size`` rows."""
+    """Intra-op threads for training ``module`` on batches of ``batch_size`` rows, when
+    the thread count may change the result (see the module docstring)."""
     n_weights = sum(p.numel() for p in module.parameters())
     if 6 * batch_size * n_weights < _ONE_THREAD_MAX_STEP_FLOPS:
         return 1
@@ -25,18 +42,95 @@ def training_threads(batch_size: int, module: torch.nn.Module) -> int:
 
 
 @contextmanager
-def at_most_threads(n: int):
-    """Run the block with at most ``n`` intra-op threads, then restore the setting.
+def restored_threads():
+    """Run the block, then put torch's intra-op thread count back as it was.
 
     The setting is process-wide: fits that run at the same time in threads of one
     process share it (processes, as joblib's default backend uses, do not).
     """
     before = torch.get_num_threads()
-    if n >= before:
-        yield
-        return
-    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _gradients(module, x, noise, threads):
+    torch.set_num_threads(threads)
+    module.zero_grad(set_to_none=True)
+    sum(out.sum() for out in module(x, noise)).backward()
+    grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
+    module.zero_grad(set_to_none=True)
+    return grads
+
+
+def same_result_on_any_thread_count(module, x, noise, many: int) -> bool:
+    """Whether one forward and backward pass of ``module`` on ``x`` gives bit-identical
+    gradients on one thread and on ``many``."""
+    before = torch.get_num_threads()
+    try:
+        one = _gradients(module, x, noise, 1)
+        other = _gradients(module, x, noise, many)
+    finally:
+        torch.set_num_threads(before)
+    return all(torch.equal(a, b) for a, b in zip(one, other))
+
+
+class ThreadTuner(Callback):
+    """Choose the intra-op threads of training (see the module docstring).
+
+    When training begins, torch's thread count is ``many`` and ``training_threads``
+    gives the static choice, the *fallback*, on which everything but full-size training
+    batches runs (short last batches, held-out passes). Where the fallback is one thread
+    and the gradients do not depend on the thread count, each full-size batch trains on
+    one thread or on ``many``, whichever the latest probe timed faster. When training
+    ends, torch's setting comes back (``restored_threads`` does so after an error too).
+    """
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.batch_size_ = net.batch_size
+        self.many_ = torch.get_num_threads()
+        self.fallback_ = training_threads(self.batch_size_, net.module_)
+        self.chosen_ = self.fallback_
+        self.steps_, self.times_ = 0, {}
+        self.active_ = False
+        rows = getattr(X, "X", X)
+        if (self.fallback_ < self.many_ and torch.device(net.device).type == "cpu"
+                and isinstance(rows, torch.Tensor) and len(rows) >= self.batch_size_):
+            module = net.module_
+            x = rows[: self.batch_size_].to(torch.float32)
+            noise = module.prior.noise((len(x), module.n_components),
+                                       torch.Generator().manual_seed(0))
+            self.active_ = same_result_on_any_thread_count(module, x, noise, self.many_)
+        torch.set_num_threads(self.fallback_)
+
+    def on_train_end(self, net, **kwargs):
+        torch.set_num_threads(self.many_)
+
+    def _probing(self):
+        """The thread count this step probes, or None between probes."""
+        position = self.steps_ % _PROBE_EVERY
+        if position >= 2 * _PROBE_STEPS:
+            return None
+        return 1 if position % 2 == 0 else self.many_
+
+    def _tuned(self, batch, training) -> bool:
+        return training and self.active_ and len(batch[0]) == self.batch_size_
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if self._tuned(batch, training):
+            probe = self._probing()
+            torch.set_num_threads(self.chosen_ if probe is None else probe)
+            self.start_ = time.perf_counter()
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not self._tuned(batch, training):
+            return
+        probe = self._probing()
+        if probe is not None:
+            self.times_.setdefault(probe, []).append(time.perf_counter() - self.start_)
+            if self.steps_ % _PROBE_EVERY == 2 * _PROBE_STEPS - 1:
+                self.chosen_ = min(self.times_, key=lambda n: sum(self.times_[n]))
+                self.times_ = {}
+        self.steps_ += 1
+        torch.set_num_threads(self.fallback_)

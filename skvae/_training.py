@@ -23,6 +23,7 @@ from ._net import (
     VAENet,
 )
 from ._priors import PRIOR_CLASSES
+from ._threads import ThreadTuner
 from ._validation import check_callbacks
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
@@ -189,14 +190,15 @@ def build_net(estimator, spec, device, *, install_user_callbacks=True,
 
 
 def _callbacks(estimator, spec, install_user_callbacks, incremental=False) -> list:
-    """The step-size schedule, progress output if ``verbose`` asks for it, a fresh copy of
-    the user's callbacks, then the stopping rule: skorch's EarlyStopping ends training by
-    raising from on_epoch_end, which skips the callbacks after it, so it goes last.
+    """The thread tuner, the step-size schedule, progress output if ``verbose`` asks for
+    it, a fresh copy of the user's callbacks, then the stopping rule: skorch's
+    EarlyStopping ends training by raising from on_epoch_end, which skips the callbacks
+    after it, so it goes last.
 
     ``incremental`` (partial_fit) trains at a constant step size: there is no budget for
     a schedule to run over.
     """
-    callbacks = []
+    callbacks = [("threads", ThreadTuner())]
     user_callbacks = check_callbacks(estimator.callbacks) if install_user_callbacks else []
     _, round_steps, total_steps = training_budget(estimator, spec)
     scheduled = PRIOR_CLASSES[spec["architecture"]["prior"]].step_size_schedule

@@ -15,7 +15,7 @@ from ._net import KeepBestOnHeldOut, NonFiniteLossError
 from ._ppca import fit_ppca
 from ._priors import PRIORS
 from ._streaming import is_file_backed, release, sample_in_memory
-from ._threads import at_most_threads, training_threads
+from ._threads import restored_threads
 from ._validation import (
     Interval,
     StrOptions,
@@ -490,7 +490,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         try:
             # partial_fit, not fit: the net is initialised already, and fit would build
             # the module a second time. Without ``epochs`` it runs up to max_epochs.
-            with at_most_threads(training_threads(self.batch_size, net.module_)):
+            # The thread tuner (a callback) sets the count; this puts torch's back.
+            with restored_threads():
                 net.partial_fit(X_shared, epochs=1 if incremental else None)
             if net.interrupted_:
                 _training.settle_interrupt(net, weights_before)

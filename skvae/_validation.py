@@ -22,7 +22,7 @@ from skorch.callbacks import Callback
 from ._streaming import row_chunks
 
 # Rows read at a time when a statistic is computed in float64: bounds the extra memory.
-_STATS_CHUNK_ROWS = 65536
+_STATS_CHUNK_ROWS = 16384
 
 # Bounds on the data's spread: squared reconstruction errors and the likelihood's variance
 # floor (1e-6 times the squared spread) must stay inside float32's normal range.
