@@ -92,7 +92,7 @@ class ThreadTuner(Callback):
         self.many_ = torch.get_num_threads()
         self.fallback_ = training_threads(self.batch_size_, net.module_)
         self.chosen_ = self.fallback_
-        self.steps_, self.times_ = 0, {}
+        self.steps_, self.times_, self.start_ = 0, {}, None
         self.active_ = False
         rows = getattr(X, "X", X)
         if (self.fallback_ < self.many_ and torch.device(net.device).type == "cpu"
@@ -114,17 +114,18 @@ class ThreadTuner(Callback):
             return None
         return 1 if position % 2 == 0 else self.many_
 
-    def _tuned(self, batch, training) -> bool:
-        return training and self.active_ and len(batch[0]) == self.batch_size_
-
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        if self._tuned(batch, training):
-            probe = self._probing()
-            torch.set_num_threads(self.chosen_ if probe is None else probe)
-            self.start_ = time.perf_counter()
+        # The count changes only when it must: a team of threads that shrinks and grows
+        # again every step would pay for waking its threads each time.
+        tuned = training and self.active_ and len(batch[0]) == self.batch_size_
+        probe = self._probing() if tuned else None
+        wanted = (self.chosen_ if probe is None else probe) if tuned else self.fallback_
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+        self.start_ = time.perf_counter() if tuned else None
 
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        if not self._tuned(batch, training):
+    def on_batch_end(self, net, training=False, **kwargs):
+        if self.start_ is None:
             return
         probe = self._probing()
         if probe is not None:
@@ -133,4 +134,7 @@ class ThreadTuner(Callback):
                 self.chosen_ = min(self.times_, key=lambda n: sum(self.times_[n]))
                 self.times_ = {}
         self.steps_ += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        # The held-out measurement and the user's callbacks run on the fallback.
         torch.set_num_threads(self.fallback_)
