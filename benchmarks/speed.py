@@ -403,7 +403,8 @@ def _report(r) -> str:
                f"{b['rows']} x {N_FEATURES} rows, median of {b['repeats']}; busy = one "
                f"other CPU-bound process; torch threads = {b['threads']} intra-op threads; "
                "skvae policy = small steps start on one thread, and every 200 steps a "
-               "tuner times 3 steps on each setting and trains on the faster",
+               "tuner times 3 steps on each setting and trains on torch's threads unless "
+               "one thread was clearly faster (fastest step < 0.8x)",
                f"skvae policy busy / idle = {slowdown:.2f}  target <= 2.5: "
                f"{'PASS' if slowdown <= 2.5 else 'FAIL'}; idle time against torch "
                f"threads {100 * idle_change:+.1f} %  target <= +5 %: "

@@ -5,7 +5,8 @@ a little from a second thread on an idle machine (a fit on 100,000 x 64 rows: 25
 two threads, 29.8 s on one), and on a busy one the spinning threads wait for each other:
 a fit on 442 rows took 6.5-19 s with torch's 2 threads and 0.6-1.0 s with one. No fixed
 setting is right for both, so while a fit trains, ``ThreadTuner`` times its own steps on
-one thread and on torch's setting now and then, and trains on whichever was faster.
+one thread and on torch's setting now and then, and trains on one thread where that was
+clearly faster.
 
 It may do so only where the choice cannot change the result: before training it checks
 that one step's gradients are bit for bit the same on either setting (matrix-product
@@ -25,11 +26,15 @@ from skorch.callbacks import Callback
 _ONE_THREAD_MAX_STEP_FLOPS = 1e9
 
 # ThreadTuner: every _PROBE_EVERY steps, time _PROBE_STEPS steps on each setting,
-# alternating, and keep the faster for the steps until the next probe. On a busy machine
-# the slow setting's probe steps cost about 15 % of a fit (three steps at ten times the
-# time in 200); on an idle one, well under 1 %.
+# alternating, and train on one thread until the next probe only if its fastest probe
+# step beat the other setting's fastest by the margin. On a busy machine one thread is
+# several times faster and the margin does not matter; on an idle one the settings differ
+# by 15-25 %, within a few steps' noise, and the margin keeps a noisy probe from choosing
+# the slower one. The slow setting's probe steps cost a busy machine about 15 % of a fit
+# (three steps at ten times the time in 200), an idle one well under 1 %.
 _PROBE_EVERY = 200
 _PROBE_STEPS = 3
+_ONE_THREAD_MARGIN = 0.8
 
 
 def training_threads(batch_size: int, module: torch.nn.Module) -> int:
@@ -83,7 +88,7 @@ class ThreadTuner(Callback):
     gives the static choice, the *fallback*, on which everything but full-size training
     batches runs (short last batches, held-out passes). Where the fallback is one thread
     and the gradients do not depend on the thread count, each full-size batch trains on
-    one thread or on ``many``, whichever the latest probe timed faster. When training
+    ``many`` threads, or on one where the latest probe timed one clearly faster. When training
     ends, torch's setting comes back (``restored_threads`` does so after an error too).
     """
 
@@ -131,7 +136,8 @@ class ThreadTuner(Callback):
         if probe is not None:
             self.times_.setdefault(probe, []).append(time.perf_counter() - self.start_)
             if self.steps_ % _PROBE_EVERY == 2 * _PROBE_STEPS - 1:
-                self.chosen_ = min(self.times_, key=lambda n: sum(self.times_[n]))
+                one, many = (min(self.times_[n]) for n in (1, self.many_))
+                self.chosen_ = 1 if one < _ONE_THREAD_MARGIN * many else self.many_
                 self.times_ = {}
         self.steps_ += 1
 
