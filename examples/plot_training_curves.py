@@ -14,7 +14,8 @@ both curves and the two terms the loss is made of.
 # Fit with early stopping
 # -----------------------
 # 15% of the 1797 digits are held out (the default ``validation_fraction=0.15``) and
-# training may run for up to ``max_iter=200`` epochs.
+# training may run for the default budget (``max_iter="auto"``): 200 epochs of 6 steps
+# here, far below the cap on steps that large tables meet.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -30,7 +31,7 @@ train_loss = np.array(vae.loss_curve_)
 valid_loss = np.array(vae.validation_loss_curve_)
 epochs = np.arange(1, vae.n_iter_ + 1)
 best = vae.best_epoch_
-print(f"epochs run: {vae.n_iter_} of at most {vae.max_iter}; epoch kept: {best}")
+print(f"epochs run: {vae.n_iter_} of at most {vae.net_.max_epochs}; epoch kept: {best}")
 print(f"at epoch {best}: train loss {train_loss[best - 1]:.2f}, "
       f"validation loss {valid_loss[best - 1]:.2f} nats per row")
 
@@ -55,7 +56,8 @@ print(f"at epoch {best}: reconstruction {terms['reconstruction'][0][best - 1]:.2
 # Plot the curves
 # ---------------
 # The dotted line marks the epoch whose weights the fitted model keeps, the best
-# held-out ELBO; training ran ``n_iter_no_change`` epochs past it. Training starts at
+# held-out ELBO; training stops ``n_iter_no_change`` epochs past it, or when the budget
+# is spent. Training starts at
 # PCA's model and warms the KL term up (its weight rises from 5 % to ``beta`` over the
 # first 200 steps, about 20 epochs here), so until then the training loss is not yet
 # the ELBO, and it bends up briefly where the warm-up ends. After it the training loss
