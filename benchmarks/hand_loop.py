@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from skvae import VAETransformer, _training
-from skvae._module import VAEModule
-from skvae._net import NegativeELBO
+from skvae._elbo import NegativeELBO
+from skvae._module import build_module
 from skvae._ppca import fit_ppca
 from skvae._validation import feature_statistics
 
@@ -24,8 +24,8 @@ def hand_fit(X, X_test, n_components, steps, seed=0) -> dict:
     batch_size, lr = defaults.batch_size, defaults.learning_rate_init
     start = time.perf_counter()
     mean, scale = feature_statistics(X)
-    module = VAEModule(X.shape[1], n_components, defaults.hidden_layer_sizes,
-                       feature_mean=mean, feature_scale=scale, seed=seed)
+    module = build_module(X.shape[1], n_components, defaults.hidden_layer_sizes,
+                          feature_mean=mean, feature_scale=scale, seed=seed)
     module.start_from_ppca(fit_ppca(X, n_components, mean))
     criterion = NegativeELBO(warmup_steps=_training._KL_WARMUP_STEPS,
                              warmup_start=_training._KL_WARMUP_START)
@@ -57,7 +57,7 @@ def _quality(module, X_test) -> dict:
         reconstruction = module.likelihood.mean(module.decode(module.prior.code(posterior)))
         log_lik = torch.zeros(len(x))
         for _ in range(_ELBO_DRAWS):
-            noise = module.prior.noise((len(x), module.n_components), generator)
+            noise = module.prior.noise((len(x), module.n_latent), generator)
             z = module.prior.draw(posterior, noise)
             log_lik += module.likelihood.log_prob(x, module.decode(z)) / _ELBO_DRAWS
         elbo = log_lik - module.prior.kl(posterior).sum(dim=-1)

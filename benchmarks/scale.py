@@ -169,7 +169,7 @@ def _reference_epochs(n_rows, steps):
     from skvae import VAETransformer, _training
 
     defaults = VAETransformer()
-    held_out = _training._held_out_rows(defaults, n_rows)
+    held_out = _training.held_out_rows(defaults._training_settings(False), n_rows)
     per_epoch = math.ceil((n_rows - held_out) / defaults.batch_size)
     return max(1, math.ceil(REFERENCE_FACTOR * steps / per_epoch))
 

@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from skvae import VAETransformer, _threads
-from skvae._module import VAEModule
+from skvae._module import build_module
 
 MATMUL_SHAPES = ((128, 256, 256), (1024, 256, 256), (2048, 2048, 2048))
 TRANSFORM_ROWS = 200_000
@@ -64,6 +64,15 @@ def _linear_macs(module: nn.Module) -> int:
                if isinstance(m, nn.Linear))
 
 
+def _module_kwargs(spec) -> dict:
+    """The arguments that rebuild the estimator's untrained module."""
+    return {"n_features": spec.n_features, "n_latent": spec.n_latent,
+            "hidden_layer_sizes": spec.hidden_layer_sizes, "likelihood": spec.likelihood,
+            "prior": spec.prior, "prior_settings": spec.prior_settings,
+            "feature_mean": spec.feature_mean, "feature_scale": spec.feature_scale,
+            "seed": spec.seed}
+
+
 def _reference(X, params):
     """Module and optimizer settings read from a short fit with the same parameters."""
     vae = VAETransformer(**{**params, "max_iter": 1}).fit(X)
@@ -72,7 +81,7 @@ def _reference(X, params):
     accepted = inspect.signature(type(optimizer)).parameters
     opt_kwargs = {k: v for k, v in optimizer.defaults.items() if k in accepted}
     return {
-        "module_kwargs": net.get_params_for("module"),
+        "module_kwargs": _module_kwargs(vae._net_spec_),
         "optimizer_class": type(optimizer),
         "optimizer_kwargs": opt_kwargs,
         "beta": float(net.criterion_.beta),
@@ -87,7 +96,7 @@ def _hand_fit(X32: torch.Tensor, ref: dict, epochs: int) -> tuple[float, list[fl
     """Plain PyTorch training doing the estimator's work, on torch's intra-op threads as
     a hand-written loop runs (the estimator's thread tuner picks the faster of one
     thread and those); returns the last epoch's loss and each epoch's duration in s."""
-    return _hand_loop(X32, ref, epochs, VAEModule(**ref["module_kwargs"]))
+    return _hand_loop(X32, ref, epochs, build_module(**ref["module_kwargs"]))
 
 
 def _hand_loop(X32, ref, epochs, module):
@@ -97,7 +106,7 @@ def _hand_loop(X32, ref, epochs, module):
     noise_gen = torch.Generator().manual_seed(ref["seed"] + 1)
     n_rows, batch_size = len(X32), ref["batch_size"]
     beta, free_bits = ref["beta"], ref["free_bits"]
-    n_components = module.n_components
+    n_components = module.n_latent
     epoch_loss, starts = 0.0, []
     for _ in range(epochs):
         starts.append(time.perf_counter())

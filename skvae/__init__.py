@@ -1,8 +1,9 @@
 """skvae: variational autoencoders as scikit-learn transformers."""
 
-__version__ = "0.1.0"
+from . import exceptions, likelihoods, priors
+from ._transformer import VAETransformer
+from ._version import __version__
+from .exceptions import VersionMismatchWarning
 
-from ._persistence import VersionMismatchWarning  # noqa: E402  (needs __version__ above)
-from ._transformer import VAETransformer  # noqa: E402
-
-__all__ = ["VAETransformer", "VersionMismatchWarning"]
+__all__ = ["VAETransformer", "VersionMismatchWarning", "exceptions", "likelihoods", "priors",
+           "__version__"]

@@ -18,9 +18,14 @@ decode into rows that were never stored.
 import hashlib
 import math
 import struct
+from numbers import Real
 
 import constriction
 import numpy as np
+import torch
+
+from ._inference import BATCH_ROWS, check_finite_output
+from ._module import flat_name
 
 MAGIC = b"SKVAEC"
 FORMAT_VERSION = 1
@@ -36,17 +41,18 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def fingerprint(module, kept_components) -> bytes:
     """16 bytes that change with any weight, buffer, prior setting or kept component.
 
+    Tensors are named as format 1 of the container defined them (``flat_name``).
     Linear-path tensors that are all zero are left out: a model saved before the linear
     paths existed loads with them at zero, and its containers must still decode.
     """
     digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(module.state_dict().items()):
+    state = {flat_name(name): tensor for name, tensor in module.state_dict().items()}
+    for name, tensor in sorted(state.items()):
         if "_linear." in name and not tensor.any():
             continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    prior = module.prior
-    digest.update(f"{type(prior).__name__}:{getattr(prior, 'nonzero_fraction', '')}".encode())
+    digest.update(module.prior.fingerprint_text().encode())
     digest.update(np.asarray(kept_components, dtype=np.int64).tobytes())
     return digest.digest()
 
@@ -195,3 +201,106 @@ def decode(words: np.ndarray, n_rows: int, prior, steps: np.ndarray, digest: byt
         raise ValueError("The compressed data is corrupted: the decoded codes do not match "
                          "the digest stored with them.")
     return symbols
+
+
+# ------------------------------------------------------------------- the codec
+
+
+def check_step(step) -> None:
+    if not (isinstance(step, Real) and not isinstance(step, bool)
+            and math.isfinite(step) and step >= MIN_STEP):
+        raise ValueError(f"step must be a finite number of at least {MIN_STEP}, got {step!r}.")
+
+
+def compress(inference, X: np.ndarray, kept, gain, step: float, refine: bool):
+    """``compress``'s bytes for the validated rows ``X`` and its rates (bits per row).
+
+    ``kept`` are the latent components that codes hold, ``gain`` the round-trip gain
+    that decoding applies (see ``_diagnostics``).
+    """
+    prior = inference.prior
+    codes = np.empty((X.shape[0], len(kept)))
+    kl = np.empty(X.shape[0])
+    for rows, n_rows, posterior in inference.posteriors(X):
+        codes[rows] = prior.code(posterior)[:n_rows, kept].double().cpu().numpy()
+        kl[rows] = prior.kl(posterior)[:n_rows].double().sum(dim=1).cpu().numpy()
+    check_finite_output(codes)
+    steps = np.full(len(kept), float(step))
+    symbols = quantise(codes, steps)
+    if refine:
+        symbols = refine_symbols(inference, X, codes, symbols, steps, kept, gain)
+    words, ideal_bits = encode(symbols, prior, steps)
+    data = pack(symbols=symbols, n_features=X.shape[1], dtype=X.dtype, steps=steps,
+                words=words, model_fingerprint=fingerprint(inference.module, kept))
+    n = X.shape[0]
+    return data, {
+        "bits_per_row": 8 * len(data) / n,
+        "payload_bits_per_row": 32 * len(words) / n,
+        "model_bits_per_row": ideal_bits / n,
+        "kl_bits_per_row": float(kl.mean() / math.log(2)),
+    }
+
+
+def refine_symbols(inference, X, codes, symbols, steps, kept, gain):
+    """Greedy search, entry by entry, between the two grid points around each code
+    entry, for the symbols that give each row its shortest two-part description: the
+    bits of the symbols plus the bits of the row under the decoded likelihood. Two
+    passes over the entries."""
+    module, device = inference.module, inference.device
+    radius = radii(steps)
+    # The grid point on the other side of each entry's value, decided in float64 as the
+    # rounding was. An entry exactly on a grid point (a spike-and-slab zero, a clipped
+    # code) has no other side and stays.
+    on_grid = symbols * steps == codes
+    alternative = np.where(symbols * steps < codes, symbols + 1, symbols - 1)
+    alternative = np.where(on_grid, symbols, np.clip(alternative, -radius, radius))
+
+    def as_tensor(array, dtype=torch.float32):
+        return torch.as_tensor(array, dtype=dtype, device=device)
+
+    kept_t = as_tensor(kept, torch.int64)
+    bits_table = as_tensor(symbol_bits(module.prior, steps))
+    components = torch.arange(len(steps), device=device)
+    radius_t, steps_t = as_tensor(radius), as_tensor(steps)
+    gain_t = as_tensor(gain)
+    full = as_tensor(np.zeros((BATCH_ROWS, module.n_latent)))
+    current = as_tensor(np.zeros((BATCH_ROWS, len(steps))))
+    other = torch.zeros_like(current)
+    refined = symbols.copy()
+
+    def row_bits(x, candidate):
+        full.index_copy_(1, kept_t, candidate * steps_t)
+        data_nats = -module.likelihood.log_prob(x, module.decode(full * gain_t))
+        code_bits = bits_table[components, (candidate + radius_t).long()].sum(dim=1)
+        return data_nats / math.log(2) + code_bits
+
+    for rows, x, n_rows in inference.batches(X):
+        # Padding rows stay at the zero code; their results are dropped.
+        current.zero_()
+        other.zero_()
+        current[:n_rows] = as_tensor(symbols[rows])
+        other[:n_rows] = as_tensor(alternative[rows])
+        best = row_bits(x, current)
+        for _ in range(2):
+            for j in range(len(steps)):
+                candidate = current.clone()
+                candidate[:, j] = other[:, j]
+                bits = row_bits(x, candidate)
+                better = bits < best
+                # Swap: the entry moves, and its other point becomes the old one.
+                moved = torch.where(better, other[:, j], current[:, j])
+                other[:, j] = torch.where(better, current[:, j], other[:, j])
+                current[:, j] = moved
+                best = torch.where(better, bits, best)
+        refined[rows] = current[:n_rows].cpu().numpy()
+    return refined
+
+
+def decompress(inference, data, kept, n_features: int) -> np.ndarray:
+    """The codes stored in ``compress``'s bytes, in the dtype that was compressed."""
+    fields = unpack(data, fingerprint(inference.module, kept))
+    n_rows, steps = fields["n_rows"], fields["steps"]
+    if fields["n_codes"] != len(kept) or fields["n_features"] != n_features:
+        raise ValueError("The compressed data is corrupted: its shape does not fit the model.")
+    symbols = decode(fields["words"], n_rows, inference.prior, steps, fields["digest"])
+    return (symbols * steps).astype(fields["dtype"])

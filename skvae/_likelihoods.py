@@ -1,20 +1,87 @@
 """Observation models p(x | z): one small ``nn.Module`` per likelihood.
 
-Each likelihood turns the decoder's raw output (``decoded``, one value per feature) into
-a distribution over the data. All log-probabilities are in nats and summed over features,
-so that one row's value is the log-density of the whole row.
+``Likelihood`` states the contract; a subclass that names itself
+(``class MyLikelihood(Likelihood, name="mine")``) is registered in ``LIKELIHOODS`` and
+becomes a value of ``VAETransformer(likelihood=...)``, with no other file to edit. A
+likelihood decides how many numbers the decoder emits per row (``output_width``), what
+they mean, and which data it accepts (``check_data``). All log-probabilities are in nats
+and summed over features, so that one row's value is the log-density of the whole row.
 """
 
 import math
+from abc import ABC, abstractmethod
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+__all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LaplaceLikelihood"]
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
+# name -> class, filled by Likelihood.__init_subclass__.
+LIKELIHOODS: dict[str, type["Likelihood"]] = {}
 
-class GaussianLikelihood(nn.Module):
+
+class Likelihood(nn.Module, ABC):
+    """The contract of an observation model.
+
+    ``decoded`` is the decoder's output for a batch after ``unstandardise``: shape
+    ``(n_rows, output_width(n_features))``. Subclasses implement:
+
+    * ``log_prob(x, decoded)``: log-density of each row of ``x``, shape ``(n_rows,)``;
+    * ``mean(decoded)``: the expected row, ``(n_rows, n_features)``, in data units;
+    * ``sample(decoded, generator)``: rows drawn from the distribution;
+
+    and may override ``output_width`` (default: one number per feature),
+    ``unstandardise`` (the decoder works in standardised units; default: map its output
+    back to data units), ``check_data`` (reject data the model cannot describe, with a
+    message that names the fix), ``starts_from_ppca`` (whether training starts from
+    probabilistic PCA's solution, which needs ``set_noise_variance``) and ``__init__``
+    settings beyond ``data_scale`` (the data's typical spread, given by the estimator).
+    """
+
+    name: str = ""
+    starts_from_ppca = False
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+            LIKELIHOODS[name] = cls
+
+    def __init__(self, data_scale: float = 1.0):
+        super().__init__()
+
+    @classmethod
+    def output_width(cls, n_features: int) -> int:
+        """Numbers the decoder emits per row."""
+        return n_features
+
+    @classmethod
+    def check_data(cls, X: np.ndarray) -> None:
+        """Raise ``ValueError`` for data this likelihood cannot describe."""
+
+    def settings(self) -> dict:
+        """Settings chosen by the user (none here); saved with the model's spec."""
+        return {}
+
+    def unstandardise(self, out, feature_mean, feature_scale):
+        """The decoder predicts standardised values; report them in data units."""
+        return torch.addcmul(feature_mean, out, feature_scale)
+
+    @abstractmethod
+    def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def mean(self, decoded: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def sample(self, decoded: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+
+class GaussianLikelihood(Likelihood, name="gaussian"):
     """Normal likelihood with one observation scale shared by all features, fitted in
     closed form.
 
@@ -31,37 +98,32 @@ class GaussianLikelihood(nn.Module):
     ----------
     data_scale : float
         Typical spread of the data, in its units: the starting scale.
-    min_relative_scale : float
-        Floor on the scale, as a fraction of ``data_scale``, so that a perfectly
-        reconstructed training set cannot drive the log-density to infinity.
-    momentum : float
-        Weight of each training batch in the running estimate.
     """
 
     # Probabilistic PCA is this likelihood with a linear decoder: start from its solution.
     starts_from_ppca = True
+    # Floor on the scale, as a fraction of data_scale, so that a perfectly reconstructed
+    # training set cannot drive the log-density to infinity.
+    min_relative_scale = 1e-3
+    # Weight of each training batch in the running estimate of the scale.
+    momentum = 0.05
 
-    def __init__(
-        self, data_scale: float = 1.0, min_relative_scale: float = 1e-3, momentum: float = 0.05
-    ):
+    def __init__(self, data_scale: float = 1.0):
         super().__init__()
-        self.min_variance = float(min_relative_scale * data_scale) ** 2
-        self.momentum = momentum
+        self.min_variance = float(self.min_relative_scale * data_scale) ** 2
         self.register_buffer("variance", torch.tensor(float(data_scale) ** 2))
-
-    @classmethod
-    def for_data(cls, data_scale: float) -> "GaussianLikelihood":
-        return cls(data_scale=data_scale)
 
     def scale(self) -> torch.Tensor:
         """The observation noise's standard deviation, in the units of the data."""
         return self.variance.sqrt()
 
-    def unstandardise(self, out, feature_mean, feature_scale):
-        """The decoder predicts standardised values; report them in data units."""
-        return torch.addcmul(feature_mean, out, feature_scale)
+    def set_noise_variance(self, noise: float) -> float:
+        """Start from a known noise variance (PPCA's); returns it after the floor."""
+        noise = max(noise, self.min_variance)
+        self.variance.fill_(noise)
+        return noise
 
-    def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x, decoded):
         squared_error = (x - decoded).square()
         if self.training:
             # The batch optimum; no gradient flows through it, none is needed: at the
@@ -73,50 +135,90 @@ class GaussianLikelihood(nn.Module):
         per_feature = squared_error / variance + torch.log(variance) + _LOG_2PI
         return -0.5 * per_feature.sum(dim=-1)
 
-    def mean(self, decoded: torch.Tensor) -> torch.Tensor:
+    def mean(self, decoded):
         return decoded
 
-    def sample(self, decoded: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, decoded, generator):
         noise = torch.randn(
             decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
         )
         return decoded + self.scale() * noise
 
 
-class BernoulliLikelihood(nn.Module):
+class BernoulliLikelihood(Likelihood, name="bernoulli"):
     """Bernoulli likelihood for data in [0, 1]; the decoder outputs logits.
 
     Values strictly between 0 and 1 are scored with the same cross-entropy formula, as is
     usual for grey-level images; the result is then not a normalised density.
     """
 
-    # No closed-form linear solution exists for logits: the linear paths start random.
-    starts_from_ppca = False
-
     @classmethod
-    def for_data(cls, data_scale: float) -> "BernoulliLikelihood":
-        return cls()
+    def check_data(cls, X):
+        low, high = float(X.min()), float(X.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"likelihood={cls.name!r} needs X in [0, 1], got values in "
+                f"[{low:.4g}, {high:.4g}]; scale X (e.g. with MinMaxScaler) or use "
+                "likelihood='gaussian'."
+            )
 
     def unstandardise(self, out, feature_mean, feature_scale):
         """Logits have no data units: the decoder output is used as it is."""
         return out
 
-    def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x, decoded):
         return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(dim=-1)
 
-    def mean(self, decoded: torch.Tensor) -> torch.Tensor:
+    def mean(self, decoded):
         return torch.sigmoid(decoded)
 
-    def sample(self, decoded: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, decoded, generator):
         return torch.bernoulli(torch.sigmoid(decoded), generator=generator)
 
 
-_LIKELIHOODS = {
-    "gaussian": GaussianLikelihood,
-    "bernoulli": BernoulliLikelihood,
-}
+# Bounds on the Laplace likelihood's log scale, in standardised units: a feature the
+# decoder predicts perfectly must not drive the density to infinity.
+_LOG_SCALE_BOUNDS = (-7.0, 7.0)
 
 
-def make_likelihood(name: str, data_scale: float) -> nn.Module:
-    """Build the likelihood registered under ``name`` for data of spread ``data_scale``."""
-    return _LIKELIHOODS[name].for_data(data_scale)
+class LaplaceLikelihood(Likelihood, name="laplace"):
+    """Laplace likelihood with a location and a scale per feature and row, both decoded.
+
+    Heavier tails than the Gaussian: a few large errors cost little, so that outlying
+    entries and heavy-tailed columns do not dominate the fit; the loss per entry is the
+    absolute error over a scale that the decoder predicts for each row and feature (the
+    model learns which entries it can predict well). The decoder emits two numbers per
+    feature: the location and the log scale. Training starts from random linear paths
+    (no closed-form start exists for this model).
+    """
+
+    @classmethod
+    def output_width(cls, n_features):
+        return 2 * n_features
+
+    def unstandardise(self, out, feature_mean, feature_scale):
+        location, log_scale = out.chunk(2, dim=-1)
+        location = torch.addcmul(feature_mean, location, feature_scale)
+        log_scale = log_scale.clamp(*_LOG_SCALE_BOUNDS) + feature_scale.log()
+        return torch.cat([location, log_scale], dim=-1)
+
+    def log_prob(self, x, decoded):
+        location, log_scale = decoded.chunk(2, dim=-1)
+        per_feature = (x - location).abs() * torch.exp(-log_scale) + log_scale + math.log(2.0)
+        return -per_feature.sum(dim=-1)
+
+    def mean(self, decoded):
+        return decoded.chunk(2, dim=-1)[0]
+
+    def sample(self, decoded, generator):
+        location, log_scale = decoded.chunk(2, dim=-1)
+        # Inverse CDF: a uniform in (-1/2, 1/2) maps to a Laplace draw.
+        u = torch.rand(location.shape, generator=generator, device=location.device,
+                       dtype=location.dtype) - 0.5
+        return location - log_scale.exp() * torch.sign(u) * torch.log1p(-2.0 * u.abs())
+
+
+def build_likelihood(name: str, settings: dict, data_scale: float) -> Likelihood:
+    """The registered likelihood ``name`` with ``settings``, for data of spread
+    ``data_scale``."""
+    return LIKELIHOODS[name](data_scale=data_scale, **settings)

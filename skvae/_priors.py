@@ -1,26 +1,24 @@
-"""Latent priors p(z) and the posteriors that go with them: one small class per prior.
+"""Latent priors p(z) and the posteriors that go with them: one class per prior.
 
 A prior owns everything that depends on its form, so that the training loop, the
-criterion and the estimator never ask which prior they have:
-
-* ``n_posterior_params``: how many numbers per component the encoder emits, and
-  ``posterior(encoder_output)`` to split them into a tuple of ``(n_rows, n_components)``
-  tensors;
-* ``noise`` and ``draw``: reparameterised posterior draws from noise made up front, so
-  that callers control the generator and can share one set of draws between rows;
-* ``kl_terms``: KL divergence from the posterior to the prior per row and component, in
-  nats, as a part that free bits may discount and a part that is always charged;
-* ``code``: what ``transform`` reports for a posterior; ``sample``: draws from the prior;
-* ``cdf``: the prior's distribution function, for entropy coding quantised codes;
-* ``rate_violation``: for priors with a target rate of non-zero entries, how far a batch
-  is from it (``None`` otherwise); training holds it at zero, see ``NegativeELBO``.
+criterion, inference and the codec never ask which prior they have. ``Prior`` states the
+contract; a subclass that names itself (``class MyPrior(Prior, name="mine")``) is
+registered in ``PRIORS`` and becomes a value of ``VAETransformer(prior=...)``. Its
+constructor arguments are its *settings*: they are read from the estimator's parameters
+of the same name when the prior is given by name, saved with the model, checked by
+``partial_fit`` and folded into the compression fingerprint, with no other file to edit.
 """
 
+import inspect
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 import torch
+from scipy import special
 from torch.nn import functional as F
+
+__all__ = ["Prior", "StandardNormalPrior", "LaplacePrior", "SpikeSlabPrior", "StudentTPrior"]
 
 # Keeps exp(log_var) finite in float32 whatever the encoder outputs.
 _LOG_VAR_BOUNDS = (-30.0, 20.0)
@@ -29,10 +27,125 @@ _LOG_VAR_BOUNDS = (-30.0, 20.0)
 # data, whose codes the linear path would otherwise carry along to any size.
 _MEAN_BOUND = 1e3
 
+# name -> class, filled by Prior.__init_subclass__.
+PRIORS: dict[str, type["Prior"]] = {}
+
+
+class Prior(ABC):
+    """The contract of a latent prior and the posterior family that goes with it.
+
+    Shapes: ``posterior`` is a tuple of ``n_posterior_params`` tensors of shape
+    ``(n_rows, n_latent)``; every per-entry result has that shape too. Values are nats.
+
+    Subclasses implement:
+
+    * ``posterior(encoder_output)``: split the encoder's ``n_posterior_params * n_latent``
+      outputs into the posterior's parameters;
+    * ``noise(shape, generator, device, dtype)`` and ``draw(posterior, noise,
+      straight_through)``: reparameterised posterior draws from noise made up front, so
+      that callers control the generator and can share one set of draws between rows;
+    * ``kl_terms(posterior)``: the KL divergence to the prior per row and component, as a
+      part that free bits may discount and a part (or ``None``) that is always charged;
+    * ``code(posterior)``: what ``transform`` reports for a row;
+    * ``sample(n_samples, n_latent, generator, device)``: draws from the prior;
+    * ``cdf(x)``: the distribution function of one component, in float64 NumPy, with
+      which the codec entropy-codes quantised codes.
+
+    They may override ``rate_violation`` (a constraint training holds at zero, see
+    ``NegativeELBO``), ``init_encoder_output`` (the encoder's initial output bias) and the
+    class attributes ``variance`` (of one component), ``kl_warmup`` (whether the KL term
+    is warmed up) and ``step_size_schedule`` (whether the step size may be annealed).
+    """
+
+    name: str = ""
+    n_posterior_params: int
+    variance = 1.0
+    kl_warmup = True
+    step_size_schedule = True
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+            PRIORS[name] = cls
+
+    # -------------------------------------------------------------- settings
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The constructor's arguments: the prior's settings."""
+        if cls.__init__ is object.__init__:
+            return ()
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return tuple(p.name for p in parameters
+                     if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD)
+
+    @classmethod
+    def from_params(cls, params: dict) -> "Prior":
+        """The prior with the settings found among ``params`` (an estimator's)."""
+        return cls(**{name: params[name] for name in cls.setting_names() if name in params})
+
+    def settings(self) -> dict:
+        """The settings as plain values, in constructor order."""
+        return {name: getattr(self, name) for name in self.setting_names()}
+
+    def fingerprint_text(self) -> str:
+        """What the compression fingerprint records of the prior: class and settings."""
+        return f"{type(self).__name__}:" + ",".join(str(v) for v in self.settings().values())
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({settings})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.settings() == self.settings()
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self.settings().items())))
+
+    # -------------------------------------------------------------- contract
+
+    @abstractmethod
+    def posterior(self, encoder_output: torch.Tensor) -> tuple: ...
+
+    @abstractmethod
+    def noise(self, shape, generator, device="cpu", dtype=torch.float32) -> tuple: ...
+
+    @abstractmethod
+    def draw(self, posterior, noise, straight_through: bool = False) -> torch.Tensor: ...
+
+    @abstractmethod
+    def kl_terms(self, posterior) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+    @abstractmethod
+    def code(self, posterior) -> torch.Tensor: ...
+
+    @abstractmethod
+    def sample(self, n_samples, n_latent, generator, device="cpu") -> torch.Tensor: ...
+
+    @abstractmethod
+    def cdf(self, x: np.ndarray) -> np.ndarray: ...
+
+    def kl(self, posterior) -> torch.Tensor:
+        """KL(q(z | x) || p(z)) per row and component, in nats."""
+        discountable, charged = self.kl_terms(posterior)
+        return discountable if charged is None else discountable + charged
+
+    def rate_violation(self, posterior) -> torch.Tensor | None:
+        """A constraint on the batch's codes that training holds at zero; none here."""
+        return None
+
+    def init_encoder_output(self, bias: torch.Tensor) -> None:  # noqa: B027 (optional hook)
+        """Adjust the initial bias of the encoder's output layer; here: keep it."""
+
 
 def _gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(log_var)) || N(0, 1)) per entry, in nats."""
     return 0.5 * (mean.square() + log_var.exp() - log_var - 1.0)
+
+
+def _gaussian_entropy(log_var: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (math.log(2.0 * math.pi * math.e) + log_var)
 
 
 def _split_mean_log_var(encoder_output: torch.Tensor, n_params: int):
@@ -40,60 +153,56 @@ def _split_mean_log_var(encoder_output: torch.Tensor, n_params: int):
     return (mean.clamp(-_MEAN_BOUND, _MEAN_BOUND), log_var.clamp(*_LOG_VAR_BOUNDS), *rest)
 
 
-class StandardNormalPrior:
+def _gaussian_draw(mean, log_var, normal):
+    return mean + torch.exp(0.5 * log_var) * normal
+
+
+def _normal_noise(shape, generator, device, dtype):
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+
+
+def _normal_cdf(x) -> np.ndarray:
+    return torch.special.ndtr(torch.as_tensor(x, dtype=torch.float64)).numpy()
+
+
+class _DiagonalGaussianPosterior(Prior):
+    """Shared by the priors whose posterior is a diagonal Gaussian ``(mean, log_var)``
+    and whose code is its mean; the prior's own parts stay abstract."""
+
+    n_posterior_params = 2
+
+    def posterior(self, encoder_output):
+        return _split_mean_log_var(encoder_output, self.n_posterior_params)
+
+    def noise(self, shape, generator, device="cpu", dtype=torch.float32):
+        """Standard normal draws of ``shape``, one per code entry."""
+        return (_normal_noise(shape, generator, device, dtype),)
+
+    def draw(self, posterior, noise, straight_through=False):
+        return _gaussian_draw(posterior[0], posterior[1], noise[0])
+
+    def code(self, posterior):
+        """The representation of a row: its posterior mean."""
+        return posterior[0]
+
+
+class StandardNormalPrior(_DiagonalGaussianPosterior, name="normal"):
     """Independent standard normal components, the classic VAE prior.
 
     The posterior is a diagonal Gaussian ``(mean, log_var)``; codes are its means, dense.
     """
 
-    n_posterior_params = 2
-    variance = 1.0  # of one component under the prior
-    # Whether training warms the KL term up (see NegativeELBO), and whether the step size
-    # may follow the schedule that ``learning_rate`` picks (see CosineDecay).
-    kl_warmup = True
-    step_size_schedule = True
-
-    def posterior(self, encoder_output: torch.Tensor) -> tuple:
-        return _split_mean_log_var(encoder_output, self.n_posterior_params)
-
-    def noise(self, shape, generator, device="cpu", dtype=torch.float32) -> tuple:
-        """Standard normal draws of ``shape``, one per code entry."""
-        return (torch.randn(shape, generator=generator, device=device, dtype=dtype),)
-
-    def draw(self, posterior, noise, straight_through: bool = False) -> torch.Tensor:
-        mean, log_var = posterior[:2]
-        return mean + torch.exp(0.5 * log_var) * noise[0]
-
-    def kl_terms(self, posterior) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(discountable, always_charged)`` KL per row and component; the second may be
-        ``None``. Their sum is the KL divergence from the posterior to the prior."""
+    def kl_terms(self, posterior):
         return _gaussian_kl(*posterior[:2]), None
 
-    def kl(self, posterior) -> torch.Tensor:
-        """KL(q(z | x) || p(z)) per row and component, in nats."""
-        discountable, charged = self.kl_terms(posterior)
-        return discountable if charged is None else discountable + charged
+    def sample(self, n_samples, n_latent, generator, device="cpu"):
+        return torch.randn((n_samples, n_latent), generator=generator, device=device)
 
-    def code(self, posterior) -> torch.Tensor:
-        """The representation of a row: its posterior mean."""
-        return posterior[0]
-
-    def rate_violation(self, posterior) -> torch.Tensor | None:
-        """Relative excess of non-zero code entries over the target; dense: ``None``."""
-        return None
-
-    def init_encoder_output(self, bias: torch.Tensor) -> None:
-        """Adjust the initial bias of the encoder's output layer; dense: keep it."""
-
-    def sample(self, n_samples, n_components, generator, device="cpu") -> torch.Tensor:
-        return torch.randn((n_samples, n_components), generator=generator, device=device)
-
-    def cdf(self, x: np.ndarray) -> np.ndarray:
-        """P(z <= x) for one component, in float64."""
-        return torch.special.ndtr(torch.as_tensor(x, dtype=torch.float64)).numpy()
+    def cdf(self, x):
+        return _normal_cdf(x)
 
 
-class LaplacePrior(StandardNormalPrior):
+class LaplacePrior(_DiagonalGaussianPosterior, name="laplace"):
     """Independent Laplace components with unit variance (scale ``1/sqrt(2)``).
 
     Heavier tails and a sharper peak at zero than the normal prior: the KL favours codes
@@ -111,13 +220,12 @@ class LaplacePrior(StandardNormalPrior):
             std * math.sqrt(2.0 / math.pi) * torch.exp(-0.5 * (mean / std).square())
             + mean * torch.erf(mean / (std * math.sqrt(2.0)))
         )
-        negative_entropy = -0.5 * (math.log(2.0 * math.pi * math.e) + log_var)
         log_normaliser = math.log(2.0 * self.scale)
-        return negative_entropy + log_normaliser + expected_abs / self.scale, None
+        return -_gaussian_entropy(log_var) + log_normaliser + expected_abs / self.scale, None
 
-    def sample(self, n_samples, n_components, generator, device="cpu"):
+    def sample(self, n_samples, n_latent, generator, device="cpu"):
         # Inverse CDF: a uniform in (-1/2, 1/2) maps to a Laplace draw.
-        u = torch.rand((n_samples, n_components), generator=generator, device=device) - 0.5
+        u = torch.rand((n_samples, n_latent), generator=generator, device=device) - 0.5
         return -self.scale * torch.sign(u) * torch.log1p(-2.0 * u.abs())
 
     def cdf(self, x):
@@ -125,7 +233,7 @@ class LaplacePrior(StandardNormalPrior):
         return 0.5 + 0.5 * np.sign(x) * -np.expm1(-np.abs(x) / self.scale)
 
 
-class SpikeSlabPrior(StandardNormalPrior):
+class SpikeSlabPrior(Prior, name="spike_slab"):
     """Spike and slab: each component is exactly zero, or with probability
     ``nonzero_fraction`` a standard normal draw.
 
@@ -139,23 +247,32 @@ class SpikeSlabPrior(StandardNormalPrior):
     a relaxed (binary concrete) version of it: the decoder sees exact zeros in training,
     as it does after ``transform``. ``code`` is the slab mean where the posterior says "on"
     more likely than not, and exactly zero elsewhere.
+
+    Parameters
+    ----------
+    nonzero_fraction : float, default=0.2
+        Prior probability that a component is non-zero, in (0, 1).
     """
 
     n_posterior_params = 3
     temperature = 0.5  # of the binary concrete relaxation used for gradients only
-    # A lighter KL early on left the codes 10-20 % below their target rate, measured.
+    # A lighter KL early on left the codes below their target rate (user guide, sparse codes).
     kl_warmup = False
     # The rate constraint's multiplier (dual ascent) needs weights that keep moving: with
-    # the step size annealed to zero, digits-like sparse data (tests/test_priors.py) kept
-    # codes 20 % under a target rate of 0.1 and reconstructed 1.4-2.9x worse, measured.
+    # the step size annealed to zero the rate settled under target (user guide).
     step_size_schedule = False
 
     def __init__(self, nonzero_fraction: float = 0.2):
+        if not 0.0 < nonzero_fraction < 1.0:
+            raise ValueError(f"nonzero_fraction must lie in (0, 1), got {nonzero_fraction!r}.")
         self.nonzero_fraction = float(nonzero_fraction)
         self.variance = self.nonzero_fraction
 
+    def posterior(self, encoder_output):
+        return _split_mean_log_var(encoder_output, self.n_posterior_params)
+
     def noise(self, shape, generator, device="cpu", dtype=torch.float32):
-        normal = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        normal = _normal_noise(shape, generator, device, dtype)
         uniform = torch.rand(shape, generator=generator, device=device, dtype=dtype)
         # Logistic noise: logit + noise > 0 happens with probability sigmoid(logit).
         eps = torch.finfo(dtype).eps
@@ -163,8 +280,9 @@ class SpikeSlabPrior(StandardNormalPrior):
         return normal, torch.log(uniform) - torch.log1p(-uniform)
 
     def draw(self, posterior, noise, straight_through=False):
-        slab = super().draw(posterior, noise)  # the Gaussian part, from noise[0]
-        shifted = posterior[2] + noise[1]
+        mean, log_var, logit = posterior
+        slab = _gaussian_draw(mean, log_var, noise[0])
+        shifted = logit + noise[1]
         gate = (shifted > 0).to(slab.dtype)
         if straight_through:
             relaxed = torch.sigmoid(shifted / self.temperature)
@@ -204,23 +322,86 @@ class SpikeSlabPrior(StandardNormalPrior):
         hard = (logit > 0).to(soft.dtype).mean()
         return (hard + soft - soft.detach()) / self.nonzero_fraction - 1.0
 
-    def sample(self, n_samples, n_components, generator, device="cpu"):
-        shape = (n_samples, n_components)
+    def sample(self, n_samples, n_latent, generator, device="cpu"):
+        shape = (n_samples, n_latent)
         on = torch.rand(shape, generator=generator, device=device) < self.nonzero_fraction
         return torch.randn(shape, generator=generator, device=device) * on
 
     def cdf(self, x):
         spike = (np.asarray(x) >= 0).astype(np.float64)
-        return (1.0 - self.nonzero_fraction) * spike + self.nonzero_fraction * super().cdf(x)
+        return (1.0 - self.nonzero_fraction) * spike + self.nonzero_fraction * _normal_cdf(x)
 
 
-def make_prior(name: str, nonzero_fraction: float = 0.2):
-    """Build the prior registered under ``name``."""
-    if name == "spike_slab":
-        return SpikeSlabPrior(nonzero_fraction)
-    return PRIOR_CLASSES[name]()
+# Gauss-Hermite rule for expectations under a Gaussian posterior: exact for polynomials
+# of degree up to 2 * _HERMITE_NODES - 1, and the Student-t log-density is smooth.
+_HERMITE_NODES = 24
 
 
-PRIOR_CLASSES = {"normal": StandardNormalPrior, "laplace": LaplacePrior,
-                 "spike_slab": SpikeSlabPrior}
-PRIORS = tuple(PRIOR_CLASSES)
+class StudentTPrior(_DiagonalGaussianPosterior, name="student_t"):
+    """Independent Student-t components scaled to unit variance.
+
+    Heavier tails than the normal prior: a few rows may take large codes without a large
+    KL, while most stay near the centre. The fewer the ``degrees_of_freedom``, the heavier
+    the tails; many degrees of freedom approach the normal prior. The posterior is a
+    diagonal Gaussian and codes are its means. The KL has no closed form: its expectation
+    of the prior's log-density is a deterministic Gauss-Hermite sum.
+
+    Parameters
+    ----------
+    degrees_of_freedom : float, default=5.0
+        Degrees of freedom of the t distribution, above 2 (its variance is finite only
+        there).
+    """
+
+    def __init__(self, degrees_of_freedom: float = 5.0):
+        if not degrees_of_freedom > 2.0:
+            raise ValueError(
+                f"degrees_of_freedom must be above 2 (a t distribution has finite variance "
+                f"only there), got {degrees_of_freedom!r}."
+            )
+        self.degrees_of_freedom = float(degrees_of_freedom)
+
+    @property
+    def scale(self) -> float:
+        """The t distribution's scale that gives unit variance."""
+        v = self.degrees_of_freedom
+        return math.sqrt((v - 2.0) / v)
+
+    def _log_density(self, z: torch.Tensor) -> torch.Tensor:
+        v, s = self.degrees_of_freedom, self.scale
+        log_normaliser = (math.lgamma((v + 1) / 2) - math.lgamma(v / 2)
+                          - 0.5 * math.log(v * math.pi) - math.log(s))
+        return log_normaliser - 0.5 * (v + 1) * torch.log1p((z / s).square() / v)
+
+    def kl_terms(self, posterior):
+        mean, log_var = posterior[:2]
+        nodes, weights = np.polynomial.hermite.hermgauss(_HERMITE_NODES)
+        nodes = torch.as_tensor(nodes * math.sqrt(2.0), dtype=mean.dtype, device=mean.device)
+        weights = torch.as_tensor(weights / math.sqrt(math.pi), dtype=mean.dtype,
+                                  device=mean.device)
+        z = mean.unsqueeze(-1) + torch.exp(0.5 * log_var).unsqueeze(-1) * nodes
+        expected_log_prior = (self._log_density(z) * weights).sum(dim=-1)
+        return -_gaussian_entropy(log_var) - expected_log_prior, None
+
+    def sample(self, n_samples, n_latent, generator, device="cpu"):
+        # Inverse CDF of uniforms from the generator (on the CPU, where scipy runs).
+        eps = np.finfo(np.float64).eps
+        u = torch.rand((n_samples, n_latent), generator=generator, dtype=torch.float64)
+        t = special.stdtrit(self.degrees_of_freedom, u.numpy().clip(eps, 1 - eps))
+        return torch.as_tensor(t * self.scale, dtype=torch.float32, device=device)
+
+    def cdf(self, x):
+        return special.stdtr(self.degrees_of_freedom, np.asarray(x, np.float64) / self.scale)
+
+
+def resolve_prior(prior, params: dict) -> Prior:
+    """A fresh prior object for the estimator's ``prior`` parameter: a registered name
+    (its settings read from ``params``) or a ``Prior`` (copied)."""
+    if isinstance(prior, Prior):
+        return type(prior)(**prior.settings())
+    return PRIORS[prior].from_params(params)
+
+
+def build_prior(name: str, settings: dict) -> Prior:
+    """The registered prior ``name`` with ``settings`` (as saved in a model's spec)."""
+    return PRIORS[name](**settings)

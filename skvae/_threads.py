@@ -104,7 +104,7 @@ class ThreadTuner(Callback):
                 and isinstance(rows, torch.Tensor) and len(rows) >= self.batch_size_):
             module = net.module_
             x = rows[: self.batch_size_].to(torch.float32)
-            noise = module.prior.noise((len(x), module.n_components),
+            noise = module.prior.noise((len(x), module.n_latent),
                                        torch.Generator().manual_seed(0))
             self.active_ = same_result_on_any_thread_count(module, x, noise, self.many_)
         torch.set_num_threads(self.fallback_)

@@ -1,11 +1,11 @@
-"""From an estimator's flat parameters to a skorch net, and what later calls change on it.
+"""Training: from a ``NetSpec`` and ``TrainingSettings`` to a skorch net, its budget and
+callbacks, and what later ``partial_fit`` calls change on it.
 
-``fit`` records a *spec*: everything that fixes the network (its shape, likelihood, prior,
-data statistics, seed, whether a validation split is held out). The net is built from
-the spec, not from the estimator's current parameters, so that a saved model rebuilds
-the network it was trained with even if ``set_params`` has been called since.
+Nothing here reads the estimator: the estimator hands over its settings as one typed
+value (``TrainingSettings``), and the network is built from the spec recorded at ``fit``.
 """
 
+import dataclasses
 import math
 import warnings
 
@@ -13,16 +13,11 @@ import torch
 from skorch.callbacks import LRScheduler, PrintLog, ProgressBar
 
 from . import _persistence
-from ._module import VAEModule
-from ._net import (
-    BudgetProgress,
-    CosineDecay,
-    KeepBestOnHeldOut,
-    PatienceAfterWarmUp,
-    RandomRowSplit,
-    VAENet,
-)
-from ._priors import PRIOR_CLASSES
+from ._callbacks import BudgetProgress, CosineDecay, KeepBestOnHeldOut, PatienceAfterWarmUp
+from ._module import build_module
+from ._net import RandomRowSplit, VAENet
+from ._priors import PRIORS
+from ._spec import NetSpec, TrainingSettings
 from ._threads import ThreadTuner
 from ._validation import check_callbacks
 
@@ -48,13 +43,10 @@ _KL_WARMUP_MAX_EPOCHS = 20
 # max_iter="auto": the training budget. Up to _AUTO_EPOCHS epochs, but at most
 # _AUTO_BASE_STEPS optimisation steps plus one per _AUTO_ROWS_PER_STEP training rows, and
 # never more than _AUTO_MAX_STEPS: more rows support a more precise model, which takes
-# more steps to reach, but beyond 1.5 million rows the steps (and the time) stop growing.
-# Measured on a smooth nonlinear table of 100,000 x 64 rows: a constant step size for
-# 25 epochs (9,300 steps) reached a held-out MSE of 0.0118; 2,500 steps with the cosine
-# schedule reached 0.0109 in 26-30 s; 11,160 steps 0.0102 in 143 s (noise floor 0.0100).
-# Epochs longer than _ROUND_STEPS steps are cut into rounds of that many steps on
-# randomly drawn rows, each followed by the held-out measurement, so that the stopping
-# rule sees progress on tables of any size.
+# more steps to reach, but beyond 1.5 million rows the steps (and the time) stop growing
+# (measurements: docs/benchmarks.rst, "Cost at scale"). Epochs longer than _ROUND_STEPS
+# steps are cut into rounds of that many steps on randomly drawn rows, each followed by
+# the held-out measurement, so that the stopping rule sees progress on tables of any size.
 _AUTO_EPOCHS = 200
 _AUTO_BASE_STEPS = 2000
 _AUTO_ROWS_PER_STEP = 250
@@ -62,10 +54,9 @@ _AUTO_MAX_STEPS = 8000
 _ROUND_STEPS = 250
 
 # At most this many rows are held out. The ELBO decodes 16 draws per row, so measuring
-# 2,000 rows after each round cost about 45 training steps (1.9 s of a 30 s fit on
-# 100,000 rows, profiled), and rows held out are rows not trained on; 500 rows per half
-# already tell apart the models that the stopping rule compares on large tables, whose
-# held-out ELBOs differ by whole nats.
+# the held-out rows after each round costs training time, and rows held out are rows not
+# trained on; 500 rows per half already tell apart the models that the stopping rule
+# compares on large tables, whose held-out ELBOs differ by whole nats.
 _MAX_HELD_OUT_ROWS = 1000
 
 # Marks a net whose user callbacks are not installed yet (a loaded model installs them
@@ -73,38 +64,42 @@ _MAX_HELD_OUT_ROWS = 1000
 _NOT_INSTALLED = object()
 
 
-def architecture(estimator, hidden) -> dict:
-    """The parameters that fix the network: partial_fit cannot change them."""
-    spike_slab = estimator.prior == "spike_slab"
-    return {
-        "n_components": estimator.n_components,
-        "hidden_layer_sizes": list(hidden),
-        "likelihood": estimator.likelihood,
-        "prior": estimator.prior,
-        "nonzero_fraction": estimator.nonzero_fraction if spike_slab else None,
-    }
-
-
-def _warmup_steps(arch, per_epoch: int) -> int:
+def _warmup_steps(spec: NetSpec, per_epoch: int) -> int:
     """At most _KL_WARMUP_STEPS, and at most _KL_WARMUP_MAX_EPOCHS epochs' worth of steps:
     a table of a few hundred rows takes one or two steps an epoch."""
-    if not PRIOR_CLASSES[arch["prior"]].kl_warmup:
+    if not PRIORS[spec.prior].kl_warmup:
         return 0
     return min(_KL_WARMUP_STEPS, _KL_WARMUP_MAX_EPOCHS * per_epoch)
 
 
-def _training_rows(estimator, spec) -> int:
+def held_out_rows(settings: TrainingSettings, n_rows: int) -> int:
+    """``validation_fraction`` of the rows, but at least _MIN_HELD_OUT_ROWS and at most
+    _MAX_HELD_OUT_ROWS, and at most all rows but one; none for fewer than 3 rows."""
+    if n_rows < 3:
+        return 0
+    wanted = max(math.ceil(settings.validation_fraction * n_rows), _MIN_HELD_OUT_ROWS)
+    return min(wanted, _MAX_HELD_OUT_ROWS, n_rows - 1)
+
+
+def holds_out_rows(settings: TrainingSettings, n_rows: int, incremental: bool) -> bool:
+    """Whether a fit on ``n_rows`` rows holds some out: ``early_stopping``, not
+    ``partial_fit``, and enough rows."""
+    return bool(settings.early_stopping and not incremental
+                and held_out_rows(settings, n_rows) > 0)
+
+
+def _training_rows(spec: NetSpec, settings: TrainingSettings) -> int:
     """The rows that are trained on: all but the held-out ones."""
-    held_out = _held_out_rows(estimator, spec["n_rows"]) if spec["use_split"] else 0
-    return spec["n_rows"] - held_out
+    held_out = held_out_rows(settings, spec.n_rows) if spec.use_split else 0
+    return spec.n_rows - held_out
 
 
-def steps_per_epoch(estimator, spec) -> int:
+def steps_per_epoch(spec: NetSpec, settings: TrainingSettings) -> int:
     """Optimisation steps in one epoch over the rows that are trained on."""
-    return max(1, math.ceil(_training_rows(estimator, spec) / estimator.batch_size))
+    return max(1, math.ceil(_training_rows(spec, settings) / settings.batch_size))
 
 
-def training_budget(estimator, spec) -> tuple[int, int | None, int]:
+def training_budget(spec: NetSpec, settings: TrainingSettings) -> tuple[int, int | None, int]:
     """``(rounds, round_steps, total_steps)`` for a fit: how many times the callbacks run,
     the steps between two runs (None: one epoch), and the steps in all.
 
@@ -112,11 +107,11 @@ def training_budget(estimator, spec) -> tuple[int, int | None, int]:
     and at most _AUTO_BASE_STEPS steps plus one per _AUTO_ROWS_PER_STEP training rows
     (never more than _AUTO_MAX_STEPS), in rounds of at most _ROUND_STEPS steps.
     """
-    per_epoch = steps_per_epoch(estimator, spec)
-    if estimator.max_iter != "auto":
-        return estimator.max_iter, None, estimator.max_iter * per_epoch
+    per_epoch = steps_per_epoch(spec, settings)
+    if settings.max_iter != "auto":
+        return settings.max_iter, None, settings.max_iter * per_epoch
     wanted = min(_AUTO_EPOCHS * per_epoch, _AUTO_MAX_STEPS,
-                 _AUTO_BASE_STEPS + _training_rows(estimator, spec) // _AUTO_ROWS_PER_STEP)
+                 _AUTO_BASE_STEPS + _training_rows(spec, settings) // _AUTO_ROWS_PER_STEP)
     # Whole epochs or rounds, as many as fit in the budget (at least one).
     if per_epoch <= _ROUND_STEPS:
         rounds = max(1, wanted // per_epoch)
@@ -125,71 +120,47 @@ def training_budget(estimator, spec) -> tuple[int, int | None, int]:
     return rounds, _ROUND_STEPS, rounds * _ROUND_STEPS
 
 
-def _held_out_rows(estimator, n_rows: int) -> int:
-    """``validation_fraction`` of the rows, but at least _MIN_HELD_OUT_ROWS and at most
-    _MAX_HELD_OUT_ROWS, and at most all rows but one; none for fewer than 3 rows."""
-    if n_rows < 3:
-        return 0
-    wanted = max(math.ceil(estimator.validation_fraction * n_rows), _MIN_HELD_OUT_ROWS)
-    return min(wanted, _MAX_HELD_OUT_ROWS, n_rows - 1)
-
-
-def make_spec(estimator, *, n_rows, n_features, n_latent, hidden, feature_mean,
-              feature_scale, incremental, seed) -> dict:
-    return {
-        "n_rows": n_rows, "n_features": n_features, "n_latent": n_latent,
-        "feature_mean": feature_mean, "feature_scale": feature_scale,
-        "seed": seed, "architecture": architecture(estimator, hidden),
-        "use_split": bool(estimator.early_stopping and not incremental
-                          and _held_out_rows(estimator, n_rows) > 0),
-    }
-
-
-def build_net(estimator, spec, device, *, install_user_callbacks=True,
-              incremental=False) -> VAENet:
-    """An initialised net for ``spec``, with the estimator's training settings."""
-    arch = spec["architecture"]
-    auto = arch["n_components"] == "auto"
-    rounds, round_steps, _ = training_budget(estimator, spec)
+def build_net(spec: NetSpec, settings: TrainingSettings, device, *,
+              install_user_callbacks=True, incremental=False, module=None) -> VAENet:
+    """An initialised net for ``spec`` that trains with ``settings``; its module is
+    ``module`` (default: the one ``build_module`` makes for the spec)."""
+    if module is None:
+        module = build_module(
+            spec.n_features, spec.n_latent, spec.hidden_layer_sizes,
+            likelihood=spec.likelihood, likelihood_settings=spec.likelihood_settings,
+            prior=spec.prior, prior_settings=spec.prior_settings,
+            feature_mean=spec.feature_mean, feature_scale=spec.feature_scale, seed=spec.seed,
+        )
+    rounds, round_steps, _ = training_budget(spec, settings)
     net = VAENet(
-        VAEModule,
-        module__n_features=spec["n_features"],
-        module__n_components=spec["n_latent"],
-        module__hidden_layer_sizes=tuple(arch["hidden_layer_sizes"]),
-        module__likelihood=arch["likelihood"],
-        module__prior=arch["prior"],
-        module__nonzero_fraction=arch["nonzero_fraction"] or estimator.nonzero_fraction,
-        module__feature_mean=spec["feature_mean"],
-        module__feature_scale=spec["feature_scale"],
-        module__seed=spec["seed"],
-        criterion__beta=estimator.beta,
-        # With "auto" the KL must be free to switch dimensions off.
-        criterion__free_bits=0.0 if auto else estimator.free_bits,
-        criterion__warmup_steps=_warmup_steps(arch, steps_per_epoch(estimator, spec)),
+        module,
+        criterion__beta=settings.beta,
+        criterion__free_bits=settings.free_bits,
+        criterion__warmup_steps=_warmup_steps(spec, steps_per_epoch(spec, settings)),
         criterion__warmup_start=_KL_WARMUP_START,
         optimizer=torch.optim.Adam,
-        # The fused kernel updates all parameters in one pass: ~2.7x faster steps.
+        # The fused kernel updates all parameters in one pass, several times faster.
         optimizer__fused=device.type in ("cpu", "cuda"),
-        lr=estimator.learning_rate_init,
+        lr=settings.learning_rate_init,
         max_epochs=rounds,
         round_steps=None if incremental else round_steps,
-        batch_size=estimator.batch_size,
-        train_split=(RandomRowSplit(_held_out_rows(estimator, spec["n_rows"]),
-                                    spec["seed"])
-                     if spec["use_split"] else None),
-        callbacks=_callbacks(estimator, spec, install_user_callbacks, incremental),
+        batch_size=settings.batch_size,
+        train_split=(RandomRowSplit(held_out_rows(settings, spec.n_rows), spec.seed)
+                     if spec.use_split else None),
+        callbacks=_callbacks(spec, settings, install_user_callbacks, incremental),
         device=device,
         # Checkpoints and load_params read tensors only, never pickled objects.
         torch_load_kwargs={"weights_only": True},
-        verbose=estimator.verbose,
-        seed=spec["seed"],
+        verbose=settings.verbose,
+        seed=spec.seed,
     )
     net.installed_user_callbacks = (
-        estimator.callbacks if install_user_callbacks else _NOT_INSTALLED)
+        settings.callbacks if install_user_callbacks else _NOT_INSTALLED)
     return net.initialize()
 
 
-def _callbacks(estimator, spec, install_user_callbacks, incremental=False) -> list:
+def _callbacks(spec: NetSpec, settings: TrainingSettings, install_user_callbacks,
+               incremental=False) -> list:
     """The thread tuner, the step-size schedule, progress output if ``verbose`` asks for
     it, a fresh copy of the user's callbacks, then the stopping rule: skorch's
     EarlyStopping ends training by raising from on_epoch_end, which skips the callbacks
@@ -199,29 +170,28 @@ def _callbacks(estimator, spec, install_user_callbacks, incremental=False) -> li
     a schedule to run over.
     """
     callbacks = [("threads", ThreadTuner())]
-    user_callbacks = check_callbacks(estimator.callbacks) if install_user_callbacks else []
-    _, round_steps, total_steps = training_budget(estimator, spec)
-    scheduled = PRIOR_CLASSES[spec["architecture"]["prior"]].step_size_schedule
-    if (estimator.learning_rate == "cosine" and scheduled and not incremental
+    user_callbacks = check_callbacks(settings.callbacks) if install_user_callbacks else []
+    _, round_steps, total_steps = training_budget(spec, settings)
+    scheduled = PRIORS[spec.prior].step_size_schedule
+    if (settings.learning_rate == "cosine" and scheduled and not incremental
             and not _has_lr_scheduler(user_callbacks)):
         callbacks.append(("lr_schedule", CosineDecay(total_steps)))
-    per_round = round_steps or steps_per_epoch(estimator, spec)
-    if estimator.verbose >= 2 or (estimator.verbose == 1
-                                  and per_round >= _PROGRESS_BAR_MIN_BATCHES):
+    per_round = round_steps or steps_per_epoch(spec, settings)
+    verbose = settings.verbose
+    if verbose >= 2 or (verbose == 1 and per_round >= _PROGRESS_BAR_MIN_BATCHES):
         callbacks.append(("progress_bar", ProgressBar(postfix_keys=["train_loss"])))
-    if estimator.verbose:
+    if verbose:
         callbacks.append(("budget", BudgetProgress(
             None if incremental else total_steps, round_steps, sink=print)))
         callbacks.append(("print_log", PrintLog()))
     callbacks += user_callbacks
-    grace = math.ceil(_warmup_steps(spec["architecture"], steps_per_epoch(estimator, spec))
-                      / per_round)
-    if spec["use_split"]:
-        stopping = KeepBestOnHeldOut(patience=estimator.n_iter_no_change, tol=estimator.tol,
+    grace = math.ceil(_warmup_steps(spec, steps_per_epoch(spec, settings)) / per_round)
+    if spec.use_split:
+        stopping = KeepBestOnHeldOut(patience=settings.n_iter_no_change, tol=settings.tol,
                                      z=_SIGNIFICANCE_Z, grace_epochs=grace)
     else:
-        stopping = PatienceAfterWarmUp(monitor="train_loss", patience=estimator.n_iter_no_change,
-                                       threshold=estimator.tol, threshold_mode="abs",
+        stopping = PatienceAfterWarmUp(monitor="train_loss", patience=settings.n_iter_no_change,
+                                       threshold=settings.tol, threshold_mode="abs",
                                        sink=print, grace_epochs=grace)
     callbacks.append(("early_stopping", stopping))
     return callbacks
@@ -233,32 +203,33 @@ def _has_lr_scheduler(callbacks) -> bool:
                for item in callbacks)
 
 
-def check_architecture_unchanged(estimator, spec, hidden) -> None:
-    built = spec["architecture"]
-    for name, value in architecture(estimator, hidden).items():
-        if value != built[name]:
+def check_architecture_unchanged(spec: NetSpec, current: dict) -> None:
+    """``current``: the estimator's parameters that fix the network (``_spec.architecture``)."""
+    built = spec.architecture()
+    for name in built.keys() | current.keys():
+        if built.get(name) != current.get(name):
             raise ValueError(
                 f"partial_fit cannot change {name} of a fitted model (fitted with "
-                f"{built[name]!r}, now {getattr(estimator, name)!r}); call fit to train a "
+                f"{built.get(name)!r}, now {current.get(name)!r}); call fit to train a "
                 "new model with it."
             )
 
 
-def prepare_partial_fit(estimator, net, spec) -> None:
-    """Bring a trained net in line with the estimator's current training settings.
+def prepare_partial_fit(net, spec: NetSpec, settings: TrainingSettings) -> NetSpec:
+    """Bring a trained net in line with the current training settings; return the spec
+    of the net as it now is (partial_fit holds out no rows).
 
     ``beta``, ``free_bits``, ``learning_rate_init``, ``batch_size``, ``verbose`` and
     ``callbacks`` take effect; the learning rate only when ``learning_rate_init`` itself
-    changed, so that a schedule's rate survives. partial_fit holds out no rows.
+    changed, so that a schedule's rate survives.
     """
-    net.criterion_.beta = estimator.beta
-    if spec["architecture"]["n_components"] != "auto":
-        net.criterion_.free_bits = estimator.free_bits
-    if estimator.learning_rate_init != net.lr:
-        net.lr = estimator.learning_rate_init
+    net.criterion_.beta = settings.beta
+    net.criterion_.free_bits = settings.free_bits
+    if settings.learning_rate_init != net.lr:
+        net.lr = settings.learning_rate_init
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr
-    net.batch_size = estimator.batch_size
+    net.batch_size = settings.batch_size
     # One pass over X, whatever the rounds of the first fit were.
     net.round_steps = None
     scheduled = "lr_schedule" in dict(net.callbacks_)
@@ -266,20 +237,21 @@ def prepare_partial_fit(estimator, net, spec) -> None:
         # The schedule took the step size towards zero; partial_fit starts from the full one.
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr
-    reinstall = (estimator.callbacks is not net.installed_user_callbacks
-                 or estimator.verbose != net.verbose or spec["use_split"] or scheduled)
+    reinstall = (settings.callbacks is not net.installed_user_callbacks
+                 or settings.verbose != net.verbose or spec.use_split or scheduled)
     if reinstall:
-        spec["use_split"] = False
+        spec = dataclasses.replace(spec, use_split=False)
         net.train_split = None
-        net.verbose = estimator.verbose
-        net.callbacks = _callbacks(estimator, spec, install_user_callbacks=True,
+        net.verbose = settings.verbose
+        net.callbacks = _callbacks(spec, settings, install_user_callbacks=True,
                                    incremental=True)
-        net.installed_user_callbacks = estimator.callbacks
+        net.installed_user_callbacks = settings.callbacks
         net.initialize_callbacks()
         # A learning-rate schedule set up after training started resumes at the current
         # epoch, and torch wants to know the rate it would have started from.
         for group in net.optimizer_.param_groups:
             group.setdefault("initial_lr", group["lr"])
+    return spec
 
 
 def check_device_unchanged(device: torch.device, net) -> None:

@@ -1,7 +1,11 @@
-"""``VAETransformer``: a variational autoencoder behind the scikit-learn transformer API."""
+"""``VAETransformer``: a variational autoencoder behind the scikit-learn transformer API.
 
-import math
-import warnings
+The estimator is a shell: parameters, validation and dispatch. Training lives in
+``_training`` (from a ``NetSpec`` and ``TrainingSettings``), inference in ``_inference``,
+diagnostics in ``_diagnostics``, the codec in ``_compression`` and saved state in
+``_persistence``.
+"""
+
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,11 +14,14 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _compression, _persistence, _training
-from ._module import FoldedEncoder
-from ._net import KeepBestOnHeldOut, NonFiniteLossError
+from ._callbacks import KeepBestOnHeldOut
+from ._diagnostics import diagnose
+from ._inference import Inference, shared_tensor
+from ._likelihoods import LIKELIHOODS
 from ._ppca import fit_ppca
-from ._priors import PRIORS
-from ._streaming import is_file_backed, release, sample_in_memory
+from ._priors import PRIORS, Prior, resolve_prior
+from ._spec import NetSpec, TrainingSettings, architecture, prior_entry
+from ._streaming import is_file_backed, sample_in_memory
 from ._threads import restored_threads
 from ._validation import (
     Interval,
@@ -23,58 +30,14 @@ from ._validation import (
     check_finite_in_chunks,
     check_hidden_layer_sizes,
     check_params,
-    check_unit_interval,
     feature_statistics,
     output_container,
     seed_from_random_state,
 )
-
-# Rows per forward pass in transform / inverse_transform / score_samples / sample: large
-# enough for the matrix products to run near peak, small enough that a million rows never
-# become one giant tensor. Every pass has exactly this many rows (the last one is padded):
-# matrix-product kernels pick their summation order by row count, so a fixed count is
-# what makes a row's result independent of the batch it arrives in.
-_INFERENCE_BATCH_ROWS = 2048
+from .exceptions import NonFiniteLossError
 
 # Upper bound on the latent size that n_components="auto" starts from.
 _AUTO_MAX_COMPONENTS = 32
-
-# A component is active when the variance of its code across the training rows exceeds
-# this fraction of its variance under the prior: the "active units" test of Burda et al.
-# (2016), who used 0.01 for a unit-variance prior. 0.1 here: components that the KL is
-# switching off approach zero variance slowly, and at 0.01 digits kept 17 of 32 where only
-# 10 carried more than 0.1 nats.
-_ACTIVITY_THRESHOLD = 0.1
-
-# Training rows (evenly spaced) on which the round-trip gain of the codes is measured.
-_GAIN_ROWS = 8192
-
-# Training rows (evenly spaced) on which the diagnostics (KL per component, active
-# components, share of non-zero code entries) are measured: enough for three digits, and
-# a fit's cost after training stays flat as the rows grow.
-_DIAGNOSTIC_ROWS = 131072
-
-
-def _shared_tensor(array: np.ndarray) -> torch.Tensor:
-    """A CPU tensor sharing memory with ``array`` (made C-contiguous if it is not)."""
-    array = np.ascontiguousarray(array)
-    with warnings.catch_warnings():
-        # Read-only inputs (memmaps, frozen arrays) are only ever read here.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(array)
-
-
-def _check_finite_output(values: np.ndarray) -> None:
-    if not np.all(np.isfinite(values)):
-        raise ValueError(
-            "The model produced non-finite values for this input; its values may lie "
-            "far outside the range of the training data."
-        )
-
-
-def _as_tensor(array: np.ndarray, device) -> torch.Tensor:
-    """A float32 tensor on ``device`` that shares memory with ``array`` where it can."""
-    return _shared_tensor(array).to(device, dtype=torch.float32)
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -126,17 +89,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         mirrors them. An empty tuple gives a linear VAE: probabilistic PCA, which with the
         Gaussian likelihood is where training starts.
 
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+    likelihood : {"gaussian", "bernoulli", "laplace"}, default="gaussian"
         Observation model. ``"gaussian"`` learns one noise scale shared by all features
         (so that features are weighed equally, as in PCA's squared error);
-        ``"bernoulli"`` needs data in [0, 1] and decodes through a sigmoid.
+        ``"bernoulli"`` needs data in [0, 1] and decodes through a sigmoid;
+        ``"laplace"`` decodes a location and a scale per feature and row, so that heavy
+        tails and outlying entries weigh less than under squared error.
 
-    prior : {"normal", "laplace", "spike_slab"}, default="normal"
+    prior : {"normal", "laplace", "spike_slab", "student_t"} or Prior, default="normal"
         Distribution of the latent code. ``"normal"`` is the standard VAE prior and gives
         dense codes. ``"laplace"`` (unit variance) has a sharper peak and heavier tails:
         codes with many small entries and a few large ones. ``"spike_slab"`` makes each
         entry exactly zero unless the row needs it: ``transform`` returns codes with exact
         zeros, about ``nonzero_fraction`` of the entries being non-zero.
+        ``"student_t"`` (unit variance, 5 degrees of freedom) has heavier tails still.
+        A prior object, e.g. ``skvae.priors.StudentTPrior(degrees_of_freedom=3)``, sets
+        the prior's own settings; given a name, a prior reads its settings from the
+        parameters of the same name (``nonzero_fraction``).
 
     nonzero_fraction : float, default=0.2
         For ``prior="spike_slab"``: the prior probability that a code entry is non-zero,
@@ -334,8 +303,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "beta": [Interval(Real, 0, None, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "prior": [StrOptions(set(PRIORS))],
+        # Live views of the registries: a class registered later is a valid name too.
+        "likelihood": [StrOptions(LIKELIHOODS.keys())],
+        "prior": [StrOptions(PRIORS.keys()), Prior],
         "nonzero_fraction": [Interval(Real, 0, 1, closed="neither")],
         "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -442,20 +412,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_params(self)
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         device = check_device(self.device)
+        prior = resolve_prior(self.prior, self.get_params(deep=False))
         first_call = not (incremental and hasattr(self, "net_"))
         if not first_call:
-            _training.check_architecture_unchanged(self, self._spec(), hidden)
+            _training.check_architecture_unchanged(self._spec(),
+                                                   self._architecture(hidden, prior))
             _training.check_device_unchanged(device, self.net_)
         file_backed = is_file_backed(X)
         X = self._validate_rows(X, reset=first_call)
-        auto = self.n_components == "auto"
-        if not auto and self.n_components > X.shape[1]:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most the number of features, "
-                f"n_features={X.shape[1]}."
-            )
-        if self.likelihood == "bernoulli":
-            check_unit_interval(X, self.likelihood)
+        n_latent, select_active = self._latent_width(X.shape[1])
+        LIKELIHOODS[self.likelihood].check_data(X)
+        settings = self._training_settings(select_active)
         feature_mean, feature_scale = feature_statistics(X)
 
         # The rows training draws from: fit on a file-backed X trains on a random sample
@@ -467,26 +434,30 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             seed = seed_from_random_state(self.random_state)
             if file_backed and not incremental:
                 training_rows = sample_in_memory(X, seed)
-            spec = _training.make_spec(
-                self, n_rows=training_rows.shape[0], n_features=X.shape[1],
-                n_latent=min(X.shape[1], _AUTO_MAX_COMPONENTS) if auto else self.n_components,
-                hidden=hidden, feature_mean=feature_mean, feature_scale=feature_scale,
-                incremental=incremental, seed=seed,
+            prior_name, prior_settings = prior_entry(prior)
+            spec = NetSpec(
+                n_rows=training_rows.shape[0], n_features=X.shape[1], n_latent=n_latent,
+                select_active=select_active, hidden_layer_sizes=hidden,
+                likelihood=self.likelihood, prior=prior_name,
+                prior_settings=prior_settings, feature_mean=feature_mean,
+                feature_scale=feature_scale, seed=seed,
+                use_split=_training.holds_out_rows(settings, training_rows.shape[0],
+                                                   incremental),
             )
-            net = _training.build_net(self, spec, device, incremental=incremental)
+            net = _training.build_net(spec, settings, device, incremental=incremental)
             if net.module_.likelihood.starts_from_ppca:
                 net.module_.start_from_ppca(fit_ppca(
-                    X, spec["n_latent"], feature_mean, n_loaded="mle" if auto else None))
+                    X, n_latent, feature_mean, n_loaded="mle" if select_active else None))
             weights_before, samples_seen = None, 0
         else:
-            spec, net = self._net_spec_, self.net_
-            _training.prepare_partial_fit(self, net, spec)
+            net = self.net_
+            spec = _training.prepare_partial_fit(net, self._net_spec_, settings)
             # What an interrupt before the end of this call's epoch puts back.
             weights_before = _persistence.weights_state(net)
             samples_seen = self.n_samples_seen_
         # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
         # so no second full-size copy of X exists during training.
-        X_shared = _shared_tensor(training_rows)
+        X_shared = shared_tensor(training_rows)
         try:
             # partial_fit, not fit: the net is initialised already, and fit would build
             # the module a second time. Without ``epochs`` it runs up to max_epochs.
@@ -509,7 +480,40 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         self.net_, self._net_spec_ = net, spec
         self.n_samples_seen_ = samples_seen + X.shape[0]
-        self._set_diagnostics(training_rows, keep_active_only=auto)
+        self._set_diagnostics(training_rows)
+        self._set_history(net, incremental)
+
+    def _latent_width(self, n_features: int) -> tuple[int, bool]:
+        """``(n_latent, select_active)``: the module's code width, and whether
+        ``transform`` keeps only the active components (``n_components="auto"``)."""
+        if self.n_components == "auto":
+            return min(n_features, _AUTO_MAX_COMPONENTS), True
+        if self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most the number of features, "
+                f"n_features={n_features}."
+            )
+        return self.n_components, False
+
+    def _architecture(self, hidden, prior) -> dict:
+        """The parameters that fix the network, as ``NetSpec.architecture`` names them."""
+        name, settings = prior_entry(prior)
+        return architecture(self.n_components, hidden, self.likelihood, {}, name, settings)
+
+    def _training_settings(self, select_active: bool) -> TrainingSettings:
+        """The parameters that say how to train, read here and nowhere else."""
+        return TrainingSettings(
+            beta=self.beta,
+            # With "auto" the KL must be free to switch components off.
+            free_bits=0.0 if select_active else self.free_bits,
+            max_iter=self.max_iter, batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init, learning_rate=self.learning_rate,
+            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
+            callbacks=self.callbacks,
+        )
+
+    def _set_history(self, net, incremental):
         history = net.history
         self.n_iter_ = len(history)
         self.n_steps_ = int(net.criterion_.steps_done)
@@ -535,102 +539,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         for name in fitted:
             self.__dict__.pop(name, None)
 
-    def _set_diagnostics(self, X, keep_active_only):
-        """KL per component, active components and code sparsity on (up to
-        ``_DIAGNOSTIC_ROWS`` evenly spaced) rows of ``X``."""
-        X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
-        module = self.net_.module_
-        n_latent = module.n_components
-        kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
-        for _, n_rows, posterior in self._posteriors(X):
-            code = module.prior.code(posterior)[:n_rows].double()
-            kl_sum += module.prior.kl(posterior)[:n_rows].double().sum(dim=0).cpu().numpy()
-            code_sum += code.sum(dim=0).cpu().numpy()
-            code_square_sum += code.square().sum(dim=0).cpu().numpy()
-            nonzero += (code != 0).sum(dim=0).cpu().numpy()
-        n = X.shape[0]
-        variance = code_square_sum / n - (code_sum / n) ** 2
-        self.kl_per_component_ = kl_sum / n
-        self.active_components_ = variance > _ACTIVITY_THRESHOLD * module.prior.variance
-        kept = np.arange(n_latent)
-        if keep_active_only:
-            # Keep at least the most variable component, so that a code always exists.
-            kept = np.flatnonzero(self.active_components_) if self.active_components_.any() \
-                else np.array([np.argmax(variance)])
-        self._kept_components_ = kept
-        self.n_components_ = len(kept)
-        self._code_gain_ = self._round_trip_gain(X)
-        self.nonzero_fraction_ = float(nonzero[kept].sum() / (n * len(kept)))
-
-    def _round_trip_gain(self, X):
-        """Per component, the factor that makes ``transform(inverse_transform(Z))`` give
-        back ``Z`` on the training codes (least squares).
-
-        A posterior mean is shrunk towards the prior's centre, and the decoder's mean at
-        a shrunk code is a shrunk row: for probabilistic PCA the round trip scales
-        component ``j`` by ``1 - s_j**2`` (its posterior variance). Decoding ``gain * Z``
-        undoes that, and for PPCA gives exactly PCA's reconstruction, the projection.
-        """
-        rows = X[:: max(1, X.shape[0] // _GAIN_ROWS)][:_GAIN_ROWS]
-        every_component = np.arange(self.net_.module_.n_components)
-        codes = self._codes(rows, every_component, np.float64)
-        again = self._codes(self._decode(codes), every_component, np.float64)
-        energy = np.square(codes).sum(axis=0)
-        slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
-        return 1.0 / np.clip(slope, 0.1, 10.0)
-
-    def _codes(self, X, components, dtype):
-        """``transform``'s codes of the rows ``X`` (already validated), for the latent
-        ``components`` listed, as ``dtype``."""
-        prior = self.net_.module_.prior
-        kept = torch.as_tensor(components, device=self.net_.device)
-        posterior = self._posterior_fn()
-
-        def encode(x):
-            return prior.code(posterior(x)).index_select(1, kept)
-
-        return self._map_batches(X, encode, len(components), dtype)
+    def _set_diagnostics(self, X):
+        found = diagnose(self._inference(), X, self.n_features_in_,
+                         self._net_spec_.select_active)
+        self.kl_per_component_ = found.kl_per_component
+        self.active_components_ = found.active_components
+        self._kept_components_ = found.kept_components
+        self.n_components_ = len(found.kept_components)
+        self.nonzero_fraction_ = found.nonzero_fraction
+        self._code_gain_ = found.code_gain
 
     # ---------------------------------------------------------------- inference
 
-    def _batches(self, X: np.ndarray):
-        """Yield ``(rows, batch, n_rows)``: fixed-size float32 batches of ``X`` on the
-        model's device, in eval mode without autograd; the last one is zero-padded."""
-        module = self.net_.module_
-        module.eval()
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], _INFERENCE_BATCH_ROWS):
-                rows = slice(start, start + _INFERENCE_BATCH_ROWS)
-                batch = _as_tensor(X[rows], self.net_.device)
-                n_rows = len(batch)
-                if n_rows < _INFERENCE_BATCH_ROWS:
-                    padding = batch.new_zeros(_INFERENCE_BATCH_ROWS - n_rows, batch.shape[1])
-                    batch = torch.cat([batch, padding])
-                yield rows, batch, n_rows
-                # A file-backed X stays on disk: the batch's rows were read.
-                release(X[rows])
-
-    def _posterior_fn(self):
-        """A function from one fixed-size batch to the prior's posterior parameters,
-        through a folded encoder built for this call; results live until the next call."""
-        module = self.net_.module_
-        encoder = FoldedEncoder(module, _INFERENCE_BATCH_ROWS, self.net_.device)
-        return lambda batch: module.prior.posterior(encoder(batch))
-
-    def _posteriors(self, X: np.ndarray):
-        """Yield ``(rows, n_rows, posterior)`` for fixed-size batches of ``X``."""
-        posterior = self._posterior_fn()
-        for rows, batch, n_rows in self._batches(X):
-            yield rows, n_rows, posterior(batch)
-
-    def _map_batches(self, X: np.ndarray, batch_fn, n_outputs: int, dtype) -> np.ndarray:
-        """Apply ``batch_fn`` to fixed-size row batches of ``X`` into one output buffer."""
-        out = np.empty((X.shape[0], n_outputs), dtype=dtype)
-        for rows, batch, n_rows in self._batches(X):
-            result = batch_fn(batch)[:n_rows]
-            out[rows] = result.reshape(n_rows, n_outputs).cpu().numpy()
-        _check_finite_output(out)
-        return out
+    def _inference(self) -> Inference:
+        return Inference(self.net_.module_, self.net_.device)
 
     def _check_fitted_input(self, X):
         check_is_fitted(self)
@@ -663,7 +585,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Latent codes, of the same dtype as ``X`` (float32 or float64).
         """
         X = self._check_fitted_input(X)
-        return self._codes(X, self._kept_components_, X.dtype)
+        return self._inference().codes(X, self._kept_components_, X.dtype)
 
     def inverse_transform(self, X):
         """Decode latent codes back to data space: rows whose codes are ``X``.
@@ -700,7 +622,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"inverse_transform expects codes with n_components_={self.n_components_} "
                 f"columns, got X with {Z.shape[1]} columns."
             )
-        n_latent = self.net_.module_.n_components
+        n_latent = self.net_.module_.n_latent
         if self.n_components_ < n_latent:
             # Components dropped by n_components="auto" sit at the prior's centre, zero.
             full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
@@ -710,11 +632,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         """Decoder means of full-width latent codes ``Z``, in data units."""
-        module = self.net_.module_
-        return self._map_batches(
-            Z, lambda z: module.likelihood.mean(module.decode(z)), self.n_features_in_,
-            Z.dtype,
-        )
+        return self._inference().decode(Z, self.n_features_in_)
 
     def _reconstruct(self, Z: np.ndarray) -> np.ndarray:
         """Rows for codes from ``transform``: decoder means at the codes scaled by the
@@ -746,7 +664,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
         module = self.net_.module_
-        Z = module.prior.sample(n_samples, module.n_components, generator)
+        Z = module.prior.sample(n_samples, module.n_latent, generator)
         return self._as_output(self._decode(Z.numpy().astype(np.float64)))
 
     def _as_output(self, rows: np.ndarray, index=None):
@@ -785,7 +703,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ELBO per row, in nats.
         """
         X = self._check_fitted_input(X)
-        return self._map_batches(X, self.net_.elbo, 1, np.float64).ravel()
+        return self._inference().elbo(X)
 
     def score(self, X, y=None):
         """Mean evidence lower bound of the rows of ``X``, in nats (higher is better).
@@ -864,93 +782,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (1797, 64)
         """
         X = self._check_fitted_input(X)
-        if not (isinstance(step, Real) and not isinstance(step, bool)
-                and math.isfinite(step) and step >= _compression.MIN_STEP):
-            raise ValueError(
-                f"step must be a finite number of at least {_compression.MIN_STEP}, "
-                f"got {step!r}."
-            )
-        module = self.net_.module_
-        kept = self._kept_components_
-        codes = np.empty((X.shape[0], len(kept)))
-        kl = np.empty(X.shape[0])
-        for rows, n_rows, posterior in self._posteriors(X):
-            codes[rows] = module.prior.code(posterior)[:n_rows, kept].double().cpu().numpy()
-            kl[rows] = module.prior.kl(posterior)[:n_rows].double().sum(dim=1).cpu().numpy()
-        _check_finite_output(codes)
-        steps = np.full(len(kept), float(step))
-        symbols = _compression.quantise(codes, steps)
-        if refine:
-            symbols = self._refine_symbols(X, codes, symbols, steps)
-        words, ideal_bits = _compression.encode(symbols, module.prior, steps)
-        data = _compression.pack(
-            symbols=symbols, n_features=self.n_features_in_, dtype=X.dtype,
-            steps=steps, words=words,
-            model_fingerprint=_compression.fingerprint(module, kept),
-        )
-        if not return_rate:
-            return data
-        n = X.shape[0]
-        return data, {
-            "bits_per_row": 8 * len(data) / n,
-            "payload_bits_per_row": 32 * len(words) / n,
-            "model_bits_per_row": ideal_bits / n,
-            "kl_bits_per_row": float(kl.mean() / math.log(2)),
-        }
-
-    def _refine_symbols(self, X, codes, symbols, steps):
-        """Greedy search, entry by entry, between the two grid points around each code
-        entry, for the symbols that give each row its shortest two-part description:
-        the bits of the symbols plus the bits of the row under the decoded likelihood."""
-        module = self.net_.module_
-        device = self.net_.device
-        radius = _compression.radii(steps)
-        # The grid point on the other side of each entry's value, decided in float64 as
-        # the rounding was. An entry exactly on a grid point (a spike-and-slab zero, a
-        # clipped code) has no other side and stays.
-        on_grid = symbols * steps == codes
-        alternative = np.where(symbols * steps < codes, symbols + 1, symbols - 1)
-        alternative = np.where(on_grid, symbols, np.clip(alternative, -radius, radius))
-
-        def as_tensor(array, dtype=torch.float32):
-            return torch.as_tensor(array, dtype=dtype, device=device)
-
-        kept = as_tensor(self._kept_components_, torch.int64)
-        bits_table = as_tensor(_compression.symbol_bits(module.prior, steps))
-        components = torch.arange(len(steps), device=device)
-        radius_t, steps_t = as_tensor(radius), as_tensor(steps)
-        gain = as_tensor(self._code_gain_)
-        full = as_tensor(np.zeros((_INFERENCE_BATCH_ROWS, module.n_components)))
-        current = as_tensor(np.zeros((_INFERENCE_BATCH_ROWS, len(steps))))
-        other = torch.zeros_like(current)
-        refined = symbols.copy()
-
-        def row_bits(x, candidate):
-            full.index_copy_(1, kept, candidate * steps_t)
-            data_nats = -module.likelihood.log_prob(x, module.decode(full * gain))
-            code_bits = bits_table[components, (candidate + radius_t).long()].sum(dim=1)
-            return data_nats / math.log(2) + code_bits
-
-        for rows, x, n_rows in self._batches(X):
-            # Padding rows stay at the zero code; their results are dropped.
-            current.zero_()
-            other.zero_()
-            current[:n_rows] = as_tensor(symbols[rows])
-            other[:n_rows] = as_tensor(alternative[rows])
-            best = row_bits(x, current)
-            for _ in range(2):
-                for j in range(len(steps)):
-                    candidate = current.clone()
-                    candidate[:, j] = other[:, j]
-                    bits = row_bits(x, candidate)
-                    better = bits < best
-                    # Swap: the entry moves, and its other point becomes the old one.
-                    moved = torch.where(better, other[:, j], current[:, j])
-                    other[:, j] = torch.where(better, current[:, j], other[:, j])
-                    current[:, j] = moved
-                    best = torch.where(better, bits, best)
-            refined[rows] = current[:n_rows].cpu().numpy()
-        return refined
+        _compression.check_step(step)
+        data, rate = _compression.compress(self._inference(), X, self._kept_components_,
+                                           self._code_gain_, step, refine)
+        return (data, rate) if return_rate else data
 
     def decompress(self, data):
         """Rows from a byte string made by ``compress`` with this model.
@@ -972,18 +807,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             from a newer format version, or were compressed by a different model.
         """
         check_is_fitted(self)
-        module = self.net_.module_
-        fields = _compression.unpack(
-            data, _compression.fingerprint(module, self._kept_components_)
-        )
-        n_rows, steps = fields["n_rows"], fields["steps"]
-        if fields["n_codes"] != self.n_components_ or fields["n_features"] != self.n_features_in_:
-            raise ValueError("The compressed data is corrupted: its shape does not fit the model.")
-        symbols = _compression.decode(fields["words"], n_rows, module.prior, steps,
-                                      fields["digest"])
-        if n_rows == 0:
-            return np.empty((0, self.n_features_in_), dtype=fields["dtype"])
-        return self._inverse_transform((symbols * steps).astype(fields["dtype"]))
+        codes = _compression.decompress(self._inference(), data, self._kept_components_,
+                                        self.n_features_in_)
+        if len(codes) == 0:
+            return np.empty((0, self.n_features_in_), dtype=codes.dtype)
+        return self._inverse_transform(codes)
 
     # ------------------------------------------------------------- persistence
 
@@ -996,6 +824,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if "net_" in state and "_net_spec_" in state:
             # The net as plain values, not skorch and torch objects: see _persistence.
             state["net_"] = _persistence.net_state(state["net_"])
+            state["_net_spec_"] = state["_net_spec_"].as_dict()
         return state
 
     def __setstate__(self, state):
@@ -1005,15 +834,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # Saved before the step-size schedule existed: those models trained at a
         # constant step size.
         state.setdefault("learning_rate", "constant")
+        if isinstance(state.get("_net_spec_"), dict):
+            state["_net_spec_"] = NetSpec.from_dict(state["_net_spec_"])
         super().__setstate__(state)
         if saved_versions is not None:
             _persistence.warn_on_version_mismatch(saved_versions)
         if isinstance(net_state, dict):
             device = _persistence.available_device(torch.device(self.device))
-            # Loading runs no callback code: the user's callbacks are installed by the
-            # next partial_fit (fit builds a new net anyway).
-            net = _training.build_net(self, self._net_spec_, device,
-                                      install_user_callbacks=False)
+            net = self._build_net(self._net_spec_, device)
             _persistence.restore_net(net, net_state)
             self.net_ = net  # only a complete net: a failed load leaves no model
         elif net_state is not None:
@@ -1021,7 +849,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.net_ = net_state  # saved before the plain state: a skorch net
         if hasattr(self, "net_") and not hasattr(self, "_code_gain_"):
             # Saved before the round-trip gain existed: codes decode as they are.
-            self._code_gain_ = np.ones(self.net_.module_.n_components)
+            self._code_gain_ = np.ones(self.net_.module_.n_latent)
         if hasattr(self, "net_") and not hasattr(self, "n_steps_"):
             self.n_steps_ = int(getattr(self.net_.criterion_, "steps_done", 0))
 
@@ -1032,12 +860,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         device = check_device(device)
-        net = _training.build_net(self, self._spec(), device, install_user_callbacks=False)
+        net = self._build_net(self._spec(), device)
         _persistence.restore_net(net, _persistence.net_state(self.net_))
         self.net_, self.device = net, str(device)
         return self
 
-    def _spec(self):
+    def _build_net(self, spec: NetSpec, device):
+        """A net for ``spec`` to load saved weights into. It runs no callback code: the
+        user's callbacks are installed by the next partial_fit (fit builds a new net)."""
+        settings = self._training_settings(spec.select_active)
+        return _training.build_net(spec, settings, device, install_user_callbacks=False)
+
+    def _spec(self) -> NetSpec:
         if not hasattr(self, "_net_spec_"):
             raise ValueError(
                 "This model was saved by an earlier version of skvae; it can transform and "

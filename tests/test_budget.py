@@ -11,6 +11,7 @@ from numpy.testing import assert_array_equal
 from skorch.callbacks import Callback
 
 from skvae import VAETransformer, _streaming, _training
+from skvae._spec import NetSpec
 
 from .conftest import FAST
 
@@ -30,25 +31,35 @@ def _recorded(vae, name="StepSizes"):
     return dict(vae.net_.callbacks_)[name].seen
 
 
+def _budget(n_rows):
+    """The default estimator's budget for a fit on ``n_rows`` rows with held-out rows."""
+    spec = NetSpec(n_rows=n_rows, n_features=2, n_latent=1, select_active=False,
+                   hidden_layer_sizes=(), likelihood="gaussian", prior="normal",
+                   feature_mean=np.zeros(2), feature_scale=np.ones(2), seed=0,
+                   use_split=True)
+    return _training.training_budget(spec, _defaults())
+
+
+def _defaults():
+    return VAETransformer()._training_settings(select_active=False)
+
+
 @pytest.mark.parametrize("n_rows", [10_000, 100_000, 1_000_000, 10_000_000])
 def test_default_budget_stops_growing_with_the_rows(n_rows):
-    vae = VAETransformer()
-    rounds, round_steps, total = _training.training_budget(
-        vae, {"n_rows": n_rows, "use_split": True})
+    rounds, round_steps, total = _budget(n_rows)
     assert total <= _training._AUTO_MAX_STEPS
     if round_steps is not None:
         assert rounds * round_steps == total
-    bigger = _training.training_budget(vae, {"n_rows": 10 * n_rows, "use_split": True})[2]
+    bigger = _budget(10 * n_rows)[2]
     assert total <= bigger
     if n_rows >= 2_000_000:
         assert bigger == total == _training._AUTO_MAX_STEPS
 
 
 def test_small_tables_get_up_to_200_epochs():
-    vae = VAETransformer()
-    rounds, round_steps, total = _training.training_budget(vae, {"n_rows": 442, "use_split": True})
+    rounds, round_steps, total = _budget(442)
     assert (rounds, round_steps) == (200, None)
-    assert total == 200 * math.ceil((442 - _training._held_out_rows(vae, 442)) / 256)
+    assert total == 200 * math.ceil((442 - _training.held_out_rows(_defaults(), 442)) / 256)
 
 
 def test_an_int_max_iter_is_epochs(X):

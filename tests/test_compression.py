@@ -93,7 +93,7 @@ def _description_bits(model, X, data):
     radius = _compression.radii(steps).astype(np.int64)
     code_bits = _compression.symbol_bits(module.prior, steps)[
         np.arange(symbols.shape[1]), symbols + radius].sum(axis=1)
-    full = np.zeros((len(X), module.n_components), dtype=np.float32)
+    full = np.zeros((len(X), module.n_latent), dtype=np.float32)
     full[:, model._kept_components_] = symbols * steps
     full *= model._code_gain_  # decoded as decompress decodes them
     with torch.no_grad():

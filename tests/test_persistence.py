@@ -249,3 +249,20 @@ def test_missing_gpu_index_falls_back_to_the_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.warns(DeviceWarning, match="trained on cuda:1"):
         assert available_device(torch.device("cuda:1")) == torch.device("cpu")
+
+
+def test_models_saved_in_state_format_2_load_and_train_on_the_same_way():
+    # Written by tests/data/make_state_format_2_fixture.py at commit ee8d7fd, when the
+    # module's tensors had flat names and the linear paths' parameters came first.
+    data = Path(__file__).parent / "data"
+    model = pickle.loads((data / "state_format_2_model.pkl").read_bytes())
+    expected = np.load(data / "state_format_2_outputs.npz")
+    X = expected["X"]
+    assert_array_equal(model.transform(X), expected["transform"])
+    # score_samples now reads the posterior through the same folded encoder as transform.
+    np.testing.assert_allclose(model.score_samples(X), expected["score_samples"],
+                               rtol=1e-5, atol=1e-5)
+    assert_array_equal(model.sample(3, random_state=0), expected["sample"])
+    # The optimizer's moments follow their parameters: training continues identically.
+    model.partial_fit(X)
+    assert_array_equal(model.transform(X), expected["transform_after_partial_fit"])

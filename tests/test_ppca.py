@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 
 from skvae import VAETransformer
+from skvae._elbo import elbo
 from skvae._ppca import fit_ppca
 
 
@@ -29,7 +30,7 @@ class AtStart(Callback):
         net.module_.eval()
         with torch.no_grad():
             x = torch.as_tensor(self.X, dtype=torch.float32)
-            self.scores_ = net.elbo(x).double().numpy()
+            self.scores_ = elbo(net.module_, x).double().numpy()
             self.means_ = net.module_.encode(x)[0].double().numpy()
 
 

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
-from skvae._transformer import _INFERENCE_BATCH_ROWS
+from skvae._inference import BATCH_ROWS as _INFERENCE_BATCH_ROWS
 
 from .conftest import FAST
 
@@ -251,7 +251,7 @@ def test_linear_vae_without_hidden_layers(X):
 
 def test_int_hidden_layer_size_means_one_layer(X):
     vae = VAETransformer(hidden_layer_sizes=8, random_state=0, max_iter=2).fit(X)
-    widths = [m.out_features for m in vae.net_.module_.encoder if hasattr(m, "out_features")]
+    widths = [m.out_features for m in vae.net_.module_.encoder.linear_layers()]
     assert widths == [8, 4]
 
 

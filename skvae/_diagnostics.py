@@ -1,0 +1,76 @@
+"""What a fit reports about its codes: KL per component, active components, the share of
+non-zero entries, and the round-trip gain that ``inverse_transform`` applies."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# A component is active when the variance of its code across the training rows exceeds
+# this fraction of its variance under the prior: the "active units" test of Burda et al.
+# (2016), who used 0.01 for a unit-variance prior. 0.1 here: components that the KL is
+# switching off approach zero variance slowly, and at 0.01 more components count as
+# active than carry a tenth of a nat (user guide, n_components="auto").
+_ACTIVITY_THRESHOLD = 0.1
+
+# Training rows (evenly spaced) on which the diagnostics are measured: enough for three
+# digits, and a fit's cost after training stays flat as the rows grow.
+_DIAGNOSTIC_ROWS = 131072
+
+# Training rows (evenly spaced) on which the round-trip gain of the codes is measured.
+_GAIN_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    kl_per_component: np.ndarray
+    active_components: np.ndarray
+    kept_components: np.ndarray
+    nonzero_fraction: float
+    code_gain: np.ndarray
+
+
+def diagnose(inference, X: np.ndarray, n_features: int, select_active: bool) -> Diagnostics:
+    """Diagnostics on (up to ``_DIAGNOSTIC_ROWS`` evenly spaced) rows of ``X``; with
+    ``select_active`` only the active components are kept (at least the most variable
+    one, so that a code always exists)."""
+    X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
+    prior, n_latent = inference.prior, inference.n_latent
+    kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
+    for _, n_rows, posterior in inference.posteriors(X):
+        code = prior.code(posterior)[:n_rows].double()
+        kl_sum += prior.kl(posterior)[:n_rows].double().sum(dim=0).cpu().numpy()
+        code_sum += code.sum(dim=0).cpu().numpy()
+        code_square_sum += code.square().sum(dim=0).cpu().numpy()
+        nonzero += (code != 0).sum(dim=0).cpu().numpy()
+    n = X.shape[0]
+    variance = code_square_sum / n - (code_sum / n) ** 2
+    active = variance > _ACTIVITY_THRESHOLD * prior.variance
+    kept = np.arange(n_latent)
+    if select_active:
+        kept = np.flatnonzero(active) if active.any() else np.array([np.argmax(variance)])
+    return Diagnostics(
+        kl_per_component=kl_sum / n,
+        active_components=active,
+        kept_components=kept,
+        nonzero_fraction=float(nonzero[kept].sum() / (n * len(kept))),
+        code_gain=round_trip_gain(inference, X, n_features),
+    )
+
+
+def round_trip_gain(inference, X: np.ndarray, n_features: int) -> np.ndarray:
+    """Per component, the factor that makes ``transform(inverse_transform(Z))`` give back
+    ``Z`` on the training codes (least squares).
+
+    A posterior mean is shrunk towards the prior's centre, and the decoder's mean at a
+    shrunk code is a shrunk row: for probabilistic PCA the round trip scales component
+    ``j`` by ``1 - s_j**2`` (its posterior variance). Decoding ``gain * Z`` undoes that,
+    and for PPCA gives exactly PCA's reconstruction, the projection.
+    """
+    rows = X[:: max(1, X.shape[0] // _GAIN_ROWS)][:_GAIN_ROWS]
+    every_component = np.arange(inference.n_latent)
+    codes = inference.codes(rows, every_component, np.float64)
+    again = inference.codes(inference.decode(codes, n_features), every_component, np.float64)
+    energy = np.square(codes).sum(axis=0)
+    slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
+    return 1.0 / np.clip(slope, 0.1, 10.0)

@@ -1,0 +1,118 @@
+"""What a fit decides, as typed, immutable values: the network's spec and the training
+settings.
+
+``NetSpec`` is everything that fixes the network (its shape, likelihood, prior, the data's
+statistics, the seed, whether rows are held out). It is recorded by ``fit`` and saved with
+the model, so that a loaded model rebuilds the network it was trained with even if
+``set_params`` has been called since. ``TrainingSettings`` is how the next call trains:
+the estimator's training parameters, read in one place. Neither is ever changed in place;
+``dataclasses.replace`` makes a changed copy.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._priors import PRIORS, Prior
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """The network a fit built, in plain values."""
+
+    n_rows: int
+    n_features: int
+    # Width of the module's code; transform may return fewer columns (select_active).
+    n_latent: int
+    # n_components="auto": the KL switches components off and transform keeps the others.
+    select_active: bool
+    hidden_layer_sizes: tuple[int, ...]
+    likelihood: str
+    prior: str
+    feature_mean: np.ndarray = field(repr=False)
+    feature_scale: np.ndarray = field(repr=False)
+    seed: int
+    use_split: bool
+    prior_settings: dict[str, Any] = field(default_factory=dict)
+    likelihood_settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("feature_mean", "feature_scale"):
+            array = np.array(getattr(self, name), dtype=np.float64)
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+        object.__setattr__(self, "hidden_layer_sizes", tuple(self.hidden_layer_sizes))
+
+    def architecture(self) -> dict:
+        """The estimator parameters that fix the network, as they were at ``fit``:
+        ``partial_fit`` cannot change them."""
+        return architecture(
+            "auto" if self.select_active else self.n_latent, self.hidden_layer_sizes,
+            self.likelihood, self.likelihood_settings, self.prior, self.prior_settings,
+        )
+
+    def as_dict(self) -> dict:
+        """Plain values for a saved model (lists, not tuples; arrays copied)."""
+        values = asdict(self)
+        values["hidden_layer_sizes"] = list(self.hidden_layer_sizes)
+        values["feature_mean"] = np.array(self.feature_mean)
+        values["feature_scale"] = np.array(self.feature_scale)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NetSpec":
+        """Read ``as_dict``'s values, or the untyped spec of models saved before it."""
+        values = dict(values)
+        legacy = values.pop("architecture", None)
+        if legacy is not None:
+            spike_slab = legacy["prior"] == "spike_slab"
+            values.update(
+                select_active=legacy["n_components"] == "auto",
+                hidden_layer_sizes=legacy["hidden_layer_sizes"],
+                likelihood=legacy["likelihood"], prior=legacy["prior"],
+                prior_settings=({"nonzero_fraction": legacy["nonzero_fraction"]}
+                                if spike_slab else {}),
+            )
+        return cls(**values)
+
+
+def architecture(n_components, hidden, likelihood: str, likelihood_settings: dict,
+                 prior: str, prior_settings: dict) -> dict:
+    """Name -> value of everything that fixes the network, named as the user sets it."""
+    return {"n_components": n_components, "hidden_layer_sizes": list(hidden),
+            "likelihood": likelihood, **likelihood_settings, "prior": prior, **prior_settings}
+
+
+def registered_name(obj, family: str, registry: dict) -> str:
+    """The name under which ``obj``'s class is registered; ``ValueError`` if none is."""
+    name = type(obj).name
+    if registry.get(name) is not type(obj):
+        raise ValueError(
+            f"{family} {type(obj).__name__} is not registered: give its class a name, as "
+            f"in `class {type(obj).__name__}(..., name='my_{family}')`, so that a saved "
+            "model can rebuild it."
+        )
+    return name
+
+
+def prior_entry(prior: Prior) -> tuple[str, dict]:
+    return registered_name(prior, "prior", PRIORS), prior.settings()
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How ``fit`` and ``partial_fit`` train: the estimator's training parameters."""
+
+    beta: float
+    free_bits: float
+    max_iter: Any  # "auto" or a number of epochs
+    batch_size: int
+    learning_rate_init: float
+    learning_rate: str
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    tol: float
+    verbose: int
+    callbacks: Any  # the user's list, or None; never changed here
