@@ -9,8 +9,8 @@ import numpy as np
 # A component is active when the variance of its code across the training rows exceeds
 # this fraction of its variance under the prior: the "active units" test of Burda et al.
 # (2016), who used 0.01 for a unit-variance prior. 0.1 here: components that the KL is
-# switching off approach zero variance slowly, and at 0.01 more components count as
-# active than carry a tenth of a nat (user guide, n_components="auto").
+# switching off approach zero variance slowly, and at 0.01 more components counted as
+# active than carried a tenth of a nat (docs/benchmarks.rst, "Design measurements").
 _ACTIVITY_THRESHOLD = 0.1
 
 # Training rows (evenly spaced) on which the diagnostics are measured: enough for three

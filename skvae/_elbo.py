@@ -41,7 +41,7 @@ class NegativeELBO(nn.Module):
 
     A prior with a target rate of non-zero code entries (spike and slab) gets it as a
     constraint rather than a hint. Its per-entry KL alone lets the rate settle well above
-    the target (measured on digits: 0.34 for a target of 0.2), because a Gaussian
+    the target (docs/benchmarks.rst, "Design measurements"), because a Gaussian
     likelihood pays several nats for each entry switched off. So the loss adds
     ``multiplier * violation``, where ``violation`` is the batch's relative excess over
     the target, and ``multiplier`` (a Lagrange multiplier, kept in a buffer) rises by

@@ -163,6 +163,11 @@ class Inference:
         return self.map_batches(Z, lambda z: module.likelihood.mean(module.decode(z)),
                                 n_features, Z.dtype)
 
+    def sample_codes(self, n_samples: int, generator: torch.Generator) -> np.ndarray:
+        """Full-width codes drawn from the prior, float64, on the CPU."""
+        Z = self.prior.sample(n_samples, self.n_latent, generator)
+        return Z.cpu().numpy().astype(np.float64)
+
     def elbo(self, X: np.ndarray) -> np.ndarray:
         """Per-row ``beta=1`` ELBO in nats, with the same posterior as ``codes``."""
         posterior = self.posterior_fn()

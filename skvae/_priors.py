@@ -256,10 +256,11 @@ class SpikeSlabPrior(Prior, name="spike_slab"):
 
     n_posterior_params = 3
     temperature = 0.5  # of the binary concrete relaxation used for gradients only
-    # A lighter KL early on left the codes below their target rate (user guide, sparse codes).
+    # A lighter KL early on left the codes below their target rate.
     kl_warmup = False
     # The rate constraint's multiplier (dual ascent) needs weights that keep moving: with
-    # the step size annealed to zero the rate settled under target (user guide).
+    # the step size annealed to zero the rate settled under target and reconstructions
+    # got worse (both measured: docs/benchmarks.rst, "Design measurements").
     step_size_schedule = False
 
     def __init__(self, nonzero_fraction: float = 0.2):

@@ -1,12 +1,11 @@
 """How many intra-op threads torch uses while a model trains.
 
 Torch's intra-op threads spin-wait between operations. Steps of a few milliseconds gain
-a little from a second thread on an idle machine (a fit on 100,000 x 64 rows: 25.6 s on
-two threads, 29.8 s on one), and on a busy one the spinning threads wait for each other:
-a fit on 442 rows took 6.5-19 s with torch's 2 threads and 0.6-1.0 s with one. No fixed
-setting is right for both, so while a fit trains, ``ThreadTuner`` times its own steps on
-one thread and on torch's setting now and then, and trains on one thread where that was
-clearly faster.
+a little from a second thread on an idle machine, and on a busy one the spinning threads
+wait for each other, several times slower than one thread (docs/benchmarks.rst, "Design
+measurements"). No fixed setting is right for both, so while a fit trains,
+``ThreadTuner`` times its own steps on one thread and on torch's setting now and then,
+and trains on one thread where that was clearly faster.
 
 It may do so only where the choice cannot change the result: before training it checks
 that one step's gradients are bit for bit the same on either setting (matrix-product
@@ -29,9 +28,9 @@ _ONE_THREAD_MAX_STEP_FLOPS = 1e9
 # alternating, and train on one thread until the next probe only if its fastest probe
 # step beat the other setting's fastest by the margin. On a busy machine one thread is
 # several times faster and the margin does not matter; on an idle one the settings differ
-# by 15-25 %, within a few steps' noise, and the margin keeps a noisy probe from choosing
-# the slower one. The slow setting's probe steps cost a busy machine about 15 % of a fit
-# (three steps at ten times the time in 200), an idle one well under 1 %.
+# by less than a few steps' noise, and the margin keeps a noisy probe from choosing the
+# slower one. The slow setting's probe steps are a small share of a fit (three steps in
+# 200; their cost is in docs/benchmarks.rst, "Design measurements").
 _PROBE_EVERY = 200
 _PROBE_STEPS = 3
 _ONE_THREAD_MARGIN = 0.8

@@ -127,10 +127,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     batch_size : int, default=256
         Rows per optimisation step. Training starts at PPCA and stops on held-out rows,
         so on tables of a few hundred to a few thousand rows what counts is the number
-        of steps before it stops: at 1024 rows per step ``make_swiss_roll`` (2,250
-        training rows) never left PCA. On 100,000 rows, 1024 rows per step reached a
-        worse model in the same time than 256 (held-out error 0.017 against 0.012 after
-        60 s): more, smaller steps win.
+        of steps before it stops, and on large tables more, smaller steps reached a
+        better model in the same time (the benchmarks page has the measurements).
 
     learning_rate_init : float, default=2e-3
         Adam's step size, chosen together with ``batch_size``.
@@ -622,7 +620,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"inverse_transform expects codes with n_components_={self.n_components_} "
                 f"columns, got X with {Z.shape[1]} columns."
             )
-        n_latent = self.net_.module_.n_latent
+        n_latent = self._inference().n_latent
         if self.n_components_ < n_latent:
             # Components dropped by n_components="auto" sit at the prior's centre, zero.
             full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
@@ -663,9 +661,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
-        module = self.net_.module_
-        Z = module.prior.sample(n_samples, module.n_latent, generator)
-        return self._as_output(self._decode(Z.numpy().astype(np.float64)))
+        Z = self._inference().sample_codes(n_samples, generator)
+        return self._as_output(self._decode(Z))
 
     def _as_output(self, rows: np.ndarray, index=None):
         """``rows`` in the container that ``set_output(transform=...)`` asked for."""
@@ -750,8 +747,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             its value when that shortens the row's description: the bits of the code plus
             the bits of the row under the decoded likelihood (for the Gaussian, squared
             error over twice the noise variance). Two passes over the entries. The
-            decoder is nonlinear, so the nearest grid point is often not the best one: on
-            digits this cut the error at the same step by 9-28 % for 0-11 % more bits.
+            decoder is nonlinear, so the nearest grid point is often not the best one
+            (the benchmarks page shows what it gains).
             Entries exactly on a grid point (a spike-and-slab zero) stay. It costs
             ``2 * n_components_ + 1`` decoder passes, so ``compress`` is slower;
             ``decompress`` is not affected.
