@@ -153,17 +153,6 @@ def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def check_unit_interval(X: np.ndarray, likelihood: str) -> None:
-    """The Bernoulli likelihood models values in [0, 1]; reject anything else."""
-    low, high = float(X.min()), float(X.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"likelihood={likelihood!r} needs X in [0, 1], got values in "
-            f"[{low:.4g}, {high:.4g}]; scale X (e.g. with MinMaxScaler) or use "
-            "likelihood='gaussian'."
-        )
-
-
 def seed_from_random_state(random_state) -> int:
     """An int seed for torch generators that leaves numpy's global RNG untouched.
 
