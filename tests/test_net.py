@@ -39,22 +39,3 @@ def test_split_is_disjoint_seeded_and_batches_only_its_rows():
     assert train_rows.isdisjoint(valid_rows) and len(train_rows | valid_rows) == 20
     again = RandomRowSplit(5, seed=3)(RowDataset(X))[1]
     assert torch.equal(valid.indices, again.indices)
-
-
-def test_free_bits_charge_at_least_the_floor_per_dimension():
-    from skvae._likelihoods import BernoulliLikelihood
-    from skvae._net import NegativeELBO
-    from skvae._priors import StandardNormalPrior
-
-    x = torch.full((4, 3), 0.5)
-    decoded = torch.zeros(4, 3)
-    mean, log_var = torch.zeros(4, 2), torch.zeros(4, 2)  # posterior == prior: KL 0
-    mean[:, 0] = 3.0  # dimension 0 carries 4.5 nats, dimension 1 none
-    likelihood, prior = BernoulliLikelihood(), StandardNormalPrior()
-    plain, rec, kl = NegativeELBO(beta=1.0)((decoded, mean, log_var), x, likelihood, prior)
-    floored, _, kl_again = NegativeELBO(beta=1.0, free_bits=2.0)(
-        (decoded, mean, log_var), x, likelihood, prior
-    )
-    assert torch.allclose(kl, torch.full((4,), 4.5)) and torch.equal(kl, kl_again)
-    assert torch.isclose(plain, rec.mean() + 4.5)
-    assert torch.isclose(floored, rec.mean() + 4.5 + 2.0)  # the idle dimension pays 2
