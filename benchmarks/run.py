@@ -24,6 +24,7 @@ import scale  # noqa: E402
 import sklearn  # noqa: E402
 import sparse  # noqa: E402
 import speed  # noqa: E402
+import swap  # noqa: E402
 import torch  # noqa: E402
 from _common import estimator_defaults, jsonable, log  # noqa: E402
 
@@ -31,7 +32,7 @@ import skvae  # noqa: E402
 
 SECTIONS = {
     "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
-    "sparse": sparse, "compression": compression, "scale": scale,
+    "sparse": sparse, "compression": compression, "scale": scale, "swap": swap,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 

@@ -16,6 +16,9 @@ plots both two-dimensional embeddings side by side.
 # Each digit is an 8x8 grey-level image, flattened to 64 features. We hold out a test
 # set to measure accuracy on images that neither model has seen during training.
 
+import tempfile
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -97,4 +100,10 @@ for ax, Z, title in [
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
 fig.colorbar(points, ax=axes, ticks=range(10), label="digit")
+
+# Saved as well as shown: with a non-interactive backend (``MPLBACKEND=Agg``) showing it
+# opens no window.
+figure_path = Path(tempfile.gettempdir()) / "skvae_pca_vs_vae.png"
+fig.savefig(figure_path, dpi=100)
+print(f"figure saved to {figure_path}")
 plt.show()

@@ -3,12 +3,14 @@ ELBO and the stopping rule that keeps only what it confirms, the step-size sched
 the budget's progress output."""
 
 import math
+import re
+import sys
 import time
 from copy import deepcopy
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, PrintLog
 
 from ._elbo import elbo
 
@@ -70,6 +72,34 @@ class HeldOutELBO(Callback):
         with torch.inference_mode():
             rows = [elbo(net.module_, x).double().cpu() for x, _ in net.get_iterator(dataset)]
         return torch.cat(rows).numpy()
+
+
+_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_print(text: str) -> None:
+    """``print``, without the colour codes that mark best values where the output is not
+    a terminal (a log file, a notebook's saved output)."""
+    print(text if sys.stdout.isatty() else _ANSI_CODES.sub("", text), flush=True)
+
+
+class EpochTable(Callback):
+    """skorch's ``PrintLog`` table of each epoch, printed where this callback stands.
+
+    skorch moves every ``PrintLog`` after all other callbacks, and a stopping rule that
+    ends training from its ``on_epoch_end`` skips the callbacks after it: the last epoch's
+    row was never printed. This one runs before the stopping rule.
+    """
+
+    def __init__(self, sink=plain_print):
+        self.sink = sink
+
+    def initialize(self):
+        self.log_ = PrintLog(sink=self.sink).initialize()
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.log_.on_epoch_end(net, **kwargs)
 
 
 class CosineDecay(Callback):

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 # A component is active when the variance of its code across the training rows exceeds
 # this fraction of its variance under the prior: the "active units" test of Burda et al.
@@ -74,3 +75,67 @@ def round_trip_gain(inference, X: np.ndarray, n_features: int) -> np.ndarray:
     energy = np.square(codes).sum(axis=0)
     slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
     return 1.0 / np.clip(slope, 0.1, 10.0)
+
+
+@dataclass(frozen=True)
+class LinearSurface:
+    """PCA's attributes, read off the model (see ``linear_surface``)."""
+
+    components: np.ndarray
+    explained_variance: np.ndarray
+    explained_variance_ratio: np.ndarray
+    singular_values: np.ndarray
+    mean: np.ndarray
+
+
+def decoder_jacobian(module, device) -> np.ndarray:
+    """``d mean(decode(z)) / dz`` at the latent origin, in data units, ``(n_features,
+    n_latent)``: how the decoded row moves per unit of each component, near the centre of
+    the codes. For a linear decoder it is the decoder's loading matrix."""
+    module.eval()
+    origin = torch.zeros(1, module.n_latent, device=device)
+
+    def decoded_mean(z):
+        return module.likelihood.mean(module.decode(z))[0]
+
+    with torch.inference_mode(False), torch.enable_grad():
+        jacobian = torch.autograd.functional.jacobian(decoded_mean, origin)
+    return jacobian[:, 0, :].double().cpu().numpy()
+
+
+def linear_surface(inference, X: np.ndarray, kept, gain, mean: np.ndarray,
+                   n_samples: int) -> LinearSurface:
+    """``components_``, ``explained_variance_`` and the rest of PCA's surface on the
+    (up to ``_DIAGNOSTIC_ROWS`` evenly spaced) training rows ``X``, around the training rows'
+    ``mean``; ``n_samples`` is the number of rows fitted.
+
+    Component ``j`` moves a decoded row along column ``j`` of the decoder's Jacobian at
+    the origin, by its gain-scaled code (what ``inverse_transform`` decodes). Its
+    direction (unit norm) is the component; the squared norm times the variance of its
+    codes is its linearised share of the data's variance. The shares are then scaled to
+    sum to the variance the round trip ``inverse_transform(transform(X))`` explains, so
+    that ``explained_variance_ratio_.sum()`` is the model's explained share. For a linear
+    model at PPCA's solution every step is exact: the results are PCA's.
+    """
+    X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
+    n_features = X.shape[1]
+    full = np.zeros((X.shape[0], inference.n_latent))
+    full[:, kept] = inference.codes(X, kept, np.float64) * gain[kept]
+    jacobian = decoder_jacobian(inference.module, inference.device)[:, kept]
+    norms = np.linalg.norm(jacobian, axis=0)
+    components = (jacobian / np.where(norms > 0, norms, 1.0)).T
+    linearised = np.square(norms) * full[:, kept].var(axis=0, ddof=1)
+    rows = X.astype(np.float64)
+    total_variance = float(np.square(rows - mean).sum() / max(len(rows) - 1, 1))
+    error = float(np.square(rows - inference.decode(full, n_features)).sum()
+                  / max(len(rows) - 1, 1))
+    explained = max(total_variance - error, 0.0)
+    scale = explained / linearised.sum() if linearised.sum() > 0 else 0.0
+    explained_variance = linearised * scale
+    return LinearSurface(
+        components=components,
+        explained_variance=explained_variance,
+        explained_variance_ratio=explained_variance / max(total_variance, 1e-300),
+        singular_values=np.sqrt(explained_variance * max(n_samples - 1, 1)),
+        mean=mean,
+    )

@@ -31,16 +31,37 @@ class PPCASolution:
     noise_variance: float
 
 
-def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
-             n_loaded: int | None = None) -> PPCASolution:
-    """PPCA's maximum-likelihood solution for the rows of ``X`` around ``mean``.
+@dataclass(frozen=True)
+class Spectrum:
+    """Eigenvalues (descending, ``n - 1`` denominator) and eigenvectors (columns) of the
+    sample covariance of ``n_samples`` rows around ``mean``."""
+
+    mean: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    n_samples: int
+
+    @property
+    def rank(self) -> int:
+        """How many eigenvalues PCA counts: ``min(n_samples, n_features)``."""
+        return min(self.n_samples, len(self.eigenvalues))
+
+    def minka_dimension(self) -> int:
+        """The dimension Minka's (2000) evidence picks, as ``PCA(n_components="mle")``."""
+        return int(minka_dimension(self.eigenvalues[: self.rank], self.n_samples))
+
+    def dimension_explaining(self, share: float) -> int:
+        """The fewest components whose variance exceeds ``share`` of the total, as
+        ``PCA(n_components=share)`` chooses them."""
+        ratio = self.eigenvalues[: self.rank] / self.eigenvalues.sum()
+        return int(np.searchsorted(np.cumsum(ratio), share, side="right") + 1)
+
+
+def spectrum(X: np.ndarray, mean: np.ndarray) -> Spectrum:
+    """The covariance spectrum of the rows of ``X`` around ``mean``.
 
     The scatter matrix is accumulated in float64 chunks and eigendecomposed: one pass over
     ``X`` and ``n_features**2`` memory, whatever the number of rows.
-
-    ``n_loaded="mle"`` loads only as many components as Minka's (2000) evidence picks (as
-    ``PCA(n_components="mle")``); the others get the noise as their variance, hence no
-    loading and the prior as their posterior: present, but switched off.
     """
     n_samples, n_features = X.shape
     scatter = np.zeros((n_features, n_features))
@@ -49,24 +70,38 @@ def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
         scatter += centred.T @ centred
     eigenvalues, eigenvectors = np.linalg.eigh(scatter / max(n_samples - 1, 1))
     order = np.argsort(eigenvalues)[::-1]
-    eigenvalues = np.maximum(eigenvalues[order], 0.0)
-    components = eigenvectors[:, order[:n_components]].T
+    return Spectrum(mean=np.asarray(mean, dtype=np.float64),
+                    eigenvalues=np.maximum(eigenvalues[order], 0.0),
+                    eigenvectors=eigenvectors[:, order], n_samples=n_samples)
+
+
+def ppca_solution(found: Spectrum, n_components: int,
+                  n_loaded: int | None = None) -> PPCASolution:
+    """PPCA's maximum-likelihood solution with ``n_components`` components.
+
+    ``n_loaded="mle"`` loads only as many components as Minka's (2000) evidence picks (as
+    ``PCA(n_components="mle")``); the others get the noise as their variance, hence no
+    loading and the prior as their posterior: present, but switched off.
+    """
+    eigenvalues = found.eigenvalues
+    components = found.eigenvectors[:, :n_components].T.copy()
     # Deterministic signs: the largest entry of each component is positive.
     largest = np.argmax(np.abs(components), axis=1)
     components *= np.sign(components[np.arange(n_components), largest])[:, None]
+    if n_loaded == "mle":
+        n_loaded = min(n_components, found.minka_dimension())
+    n_loaded = n_components if n_loaded is None else n_loaded
     # As PCA: the noise is the mean of the remaining eigenvalues among the first
     # min(n_samples, n_features), and zero when none remain.
-    rank = min(n_samples, n_features)
-    if n_loaded == "mle":
-        n_loaded = min(n_components, int(minka_dimension(eigenvalues[:rank], n_samples)))
-    n_loaded = n_components if n_loaded is None else n_loaded
-    rest = eigenvalues[n_loaded:rank]
+    rest = eigenvalues[n_loaded : found.rank]
     noise = float(rest.mean()) if rest.size else 0.0
     explained = eigenvalues[:n_components].copy()
     explained[n_loaded:] = noise
-    return PPCASolution(
-        mean=np.asarray(mean, dtype=np.float64),
-        components=components,
-        explained_variance=explained,
-        noise_variance=noise,
-    )
+    return PPCASolution(mean=found.mean, components=components,
+                        explained_variance=explained, noise_variance=noise)
+
+
+def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
+             n_loaded: int | None = None) -> PPCASolution:
+    """PPCA's maximum-likelihood solution for the rows of ``X`` around ``mean``."""
+    return ppca_solution(spectrum(X, mean), n_components, n_loaded)

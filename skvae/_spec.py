@@ -25,8 +25,8 @@ class NetSpec:
     n_features: int
     # Width of the module's code; transform may return fewer columns (select_active).
     n_latent: int
-    # n_components="auto": the KL switches components off and transform keeps the others.
-    select_active: bool
+    # The parameter as given: an int, a share of variance, "auto", "mle" or None.
+    n_components: Any
     hidden_layer_sizes: tuple[int, ...]
     likelihood: str
     prior: str
@@ -44,11 +44,17 @@ class NetSpec:
             object.__setattr__(self, name, array)
         object.__setattr__(self, "hidden_layer_sizes", tuple(self.hidden_layer_sizes))
 
+    @property
+    def select_active(self) -> bool:
+        """n_components="auto": the KL switches components off and transform keeps the
+        others."""
+        return self.n_components == "auto"
+
     def architecture(self) -> dict:
         """The estimator parameters that fix the network, as they were at ``fit``:
         ``partial_fit`` cannot change them."""
         return architecture(
-            "auto" if self.select_active else self.n_latent, self.hidden_layer_sizes,
+            self.n_components, self.hidden_layer_sizes,
             self.likelihood, self.likelihood_settings, self.prior, self.prior_settings,
         )
 
@@ -68,7 +74,7 @@ class NetSpec:
         if legacy is not None:
             spike_slab = legacy["prior"] == "spike_slab"
             values.update(
-                select_active=legacy["n_components"] == "auto",
+                n_components=legacy["n_components"],
                 hidden_layer_sizes=legacy["hidden_layer_sizes"],
                 likelihood=legacy["likelihood"], prior=legacy["prior"],
                 prior_settings=({"nonzero_fraction": legacy["nonzero_fraction"]}

@@ -10,10 +10,16 @@ import math
 import warnings
 
 import torch
-from skorch.callbacks import LRScheduler, PrintLog, ProgressBar
+from skorch.callbacks import LRScheduler, ProgressBar
 
 from . import _persistence
-from ._callbacks import BudgetProgress, CosineDecay, KeepBestOnHeldOut, PatienceAfterWarmUp
+from ._callbacks import (
+    BudgetProgress,
+    CosineDecay,
+    EpochTable,
+    KeepBestOnHeldOut,
+    PatienceAfterWarmUp,
+)
 from ._module import build_module
 from ._net import RandomRowSplit, VAENet
 from ._priors import PRIORS
@@ -183,7 +189,7 @@ def _callbacks(spec: NetSpec, settings: TrainingSettings, install_user_callbacks
     if verbose:
         callbacks.append(("budget", BudgetProgress(
             None if incremental else total_steps, round_steps, sink=print)))
-        callbacks.append(("print_log", PrintLog()))
+        callbacks.append(("print_log", EpochTable()))
     callbacks += user_callbacks
     grace = math.ceil(_warmup_steps(spec, steps_per_epoch(spec, settings)) / per_round)
     if spec.use_split:

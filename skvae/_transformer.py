@@ -6,25 +6,28 @@ diagnostics in ``_diagnostics``, the codec in ``_compression`` and saved state i
 ``_persistence``.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _compression, _persistence, _training
 from ._callbacks import KeepBestOnHeldOut
-from ._diagnostics import diagnose
+from ._diagnostics import diagnose, linear_surface
 from ._inference import Inference, shared_tensor
 from ._likelihoods import LIKELIHOODS
-from ._ppca import fit_ppca
+from ._ppca import ppca_solution, spectrum
 from ._priors import PRIORS, Prior, resolve_prior
 from ._spec import NetSpec, TrainingSettings, architecture, prior_entry
 from ._streaming import is_file_backed, sample_in_memory
 from ._threads import restored_threads
 from ._validation import (
     Interval,
+    RealNotInt,
     StrOptions,
     check_device,
     check_finite_in_chunks,
@@ -36,8 +39,27 @@ from ._validation import (
 )
 from .exceptions import NonFiniteLossError
 
+# Fits on fewer rows than this get a warning: they describe little more than those rows.
+_FEW_ROWS = 10
+
 # Upper bound on the latent size that n_components="auto" starts from.
 _AUTO_MAX_COMPONENTS = 32
+
+# PCA's parameters and attributes that have no counterpart here, and what to use instead.
+_PCA_ONLY = {
+    "whiten": "codes are posterior means under a unit-variance prior, already on a "
+              "common scale; StandardScaler after the transformer whitens them exactly.",
+    "svd_solver": "there is no SVD to choose: training is gradient descent "
+                  "(see max_iter, batch_size, learning_rate_init).",
+    "iterated_power": "there is no randomised SVD; see max_iter for the training budget.",
+    "n_oversamples": "there is no randomised SVD; see max_iter for the training budget.",
+    "power_iteration_normalizer": "there is no randomised SVD.",
+    "copy": "fit never modifies its input, so there is nothing to copy.",
+    "n_samples_": "use n_samples_seen_, the number of rows trained on.",
+}
+# Fitted attributes of the PCA surface (set by fit).
+_FITTED_PCA_SURFACE = ("components_", "explained_variance_", "explained_variance_ratio_",
+                       "singular_values_", "mean_", "noise_variance_")
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -61,14 +83,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     Parameters
     ----------
-    n_components : int or "auto", default=2
-        Number of latent dimensions, at most the number of features. With ``"auto"``
-        the model is fitted with ``min(n_features, 32)`` dimensions and the KL term
-        switches off those the data does not need; ``transform`` then returns only the
-        active ones (``active_components_``), and ``n_components_`` says how many
-        (``partial_fit`` re-reads them from the rows of each call). Free
-        bits are not applied in that case: they exist to stop the KL from switching
-        dimensions off, which is here the point. Like ``PCA(n_components="mle")``.
+    n_components : int, float, "auto", "mle" or None, default=2
+        Number of latent dimensions, at most the number of features. As in ``PCA``, a
+        float in (0, 1) keeps the fewest components whose variance (on the training rows'
+        covariance spectrum) exceeds that share of the total, ``"mle"`` keeps as many as
+        Minka's evidence picks, and ``None`` keeps ``min(n_samples, n_features)``; the
+        choice is made once, at ``fit``, before training. ``0`` is refused (there would be
+        no code to learn). With ``"auto"`` the model is fitted with
+        ``min(n_features, 32)`` dimensions (the PCA start loads those Minka's evidence
+        picks) and the KL term switches off those the data does not need;
+        ``transform`` then returns only the active ones (``active_components_``), and
+        ``n_components_`` says how many (``partial_fit`` re-reads them from the rows of
+        each call). Free bits are not applied in that case: they exist to stop the KL
+        from switching dimensions off, which is here the point.
 
     beta : float, default=1.0
         Weight of the KL term. ``beta=1`` trains on the true evidence lower bound; smaller
@@ -248,6 +275,31 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         the held-out rows confirm. Without held-out rows (and after ``partial_fit``) the
         last epoch, ``n_iter_``.
 
+    components_ : ndarray of shape (n_components_, n_features_in_)
+        The decoder's Jacobian at the latent origin, one unit-norm row per component of
+        ``transform``'s output: the direction in which a component moves a decoded row
+        near the centre of the codes. PCA's ``components_`` at the PPCA start. The user
+        guide's *Coming from PCA* page explains this and the attributes below.
+
+    explained_variance_ : ndarray of shape (n_components_,)
+        Variance each component accounts for on the training rows (squared data units):
+        its linearised share, scaled so that together the components account for what
+        ``inverse_transform(transform(X))`` explains. PCA's at the PPCA start.
+
+    explained_variance_ratio_ : ndarray of shape (n_components_,)
+        ``explained_variance_`` over the training rows' total variance; it sums to the
+        share of the variance the model's round trip explains.
+
+    singular_values_ : ndarray of shape (n_components_,)
+        ``sqrt(explained_variance_ * (n_samples - 1))``, PCA's relation.
+
+    mean_ : ndarray of shape (n_features_in_,)
+        Per-feature mean of the training rows.
+
+    noise_variance_ : float
+        Variance of the Gaussian likelihood's observation noise (PCA's at the PPCA
+        start); other likelihoods have none and raise ``AttributeError`` saying so.
+
     n_features_in_ : int
         Number of features seen during ``fit``.
 
@@ -297,7 +349,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_components": [Interval(Integral, 0, None, closed="left"),
+                         Interval(RealNotInt, 0, 1, closed="neither"),
+                         StrOptions({"auto", "mle"}), None],
         "beta": [Interval(Real, 0, None, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -418,10 +472,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             _training.check_device_unchanged(device, self.net_)
         file_backed = is_file_backed(X)
         X = self._validate_rows(X, reset=first_call)
-        n_latent, select_active = self._latent_width(X.shape[1])
+        if first_call and X.shape[0] < _FEW_ROWS:
+            warnings.warn(
+                f"Fitting on {X.shape[0]} row(s): a model fitted on fewer than {_FEW_ROWS} "
+                "rows mostly describes those rows (with the Gaussian likelihood it stays "
+                "at the PCA start, which they fix). Fit on more rows for a model of the data.",
+                UserWarning, stacklevel=3)
         LIKELIHOODS[self.likelihood].check_data(X)
-        settings = self._training_settings(select_active)
         feature_mean, feature_scale = feature_statistics(X)
+        # The covariance spectrum: for the PPCA start, and for choosing the width like PCA.
+        found = (spectrum(X, feature_mean) if first_call and (
+            LIKELIHOODS[self.likelihood].starts_from_ppca
+            or not isinstance(self.n_components, Integral)) else None)
+        n_latent, select_active = self._latent_width(X.shape, found)
+        settings = self._training_settings(select_active)
 
         # The rows training draws from: fit on a file-backed X trains on a random sample
         # of its rows held in memory (the statistics and the PCA start use all of them);
@@ -435,7 +499,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             prior_name, prior_settings = prior_entry(prior)
             spec = NetSpec(
                 n_rows=training_rows.shape[0], n_features=X.shape[1], n_latent=n_latent,
-                select_active=select_active, hidden_layer_sizes=hidden,
+                n_components=self.n_components, hidden_layer_sizes=hidden,
                 likelihood=self.likelihood, prior=prior_name,
                 prior_settings=prior_settings, feature_mean=feature_mean,
                 feature_scale=feature_scale, seed=seed,
@@ -444,8 +508,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
             net = _training.build_net(spec, settings, device, incremental=incremental)
             if net.module_.likelihood.starts_from_ppca:
-                net.module_.start_from_ppca(fit_ppca(
-                    X, n_latent, feature_mean, n_loaded="mle" if select_active else None))
+                net.module_.start_from_ppca(ppca_solution(
+                    found, n_latent, n_loaded="mle" if select_active else None))
             weights_before, samples_seen = None, 0
         else:
             net = self.net_
@@ -478,20 +542,43 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         self.net_, self._net_spec_ = net, spec
         self.n_samples_seen_ = samples_seen + X.shape[0]
-        self._set_diagnostics(training_rows)
+        self._set_diagnostics(training_rows, X.shape[0])
         self._set_history(net, incremental)
+        if not incremental and len(net.history) >= net.max_epochs and not net._stopped_early():
+            self._warn_budget_spent(settings)
 
-    def _latent_width(self, n_features: int) -> tuple[int, bool]:
+    def _latent_width(self, shape, found) -> tuple[int, bool]:
         """``(n_latent, select_active)``: the module's code width, and whether
-        ``transform`` keeps only the active components (``n_components="auto"``)."""
-        if self.n_components == "auto":
+        ``transform`` keeps only the active components (``n_components="auto"``).
+
+        ``found`` is the data's covariance spectrum (``_ppca.spectrum``), or None for a
+        ``partial_fit`` that continues a model or an int width without a PPCA start.
+        """
+        n_samples, n_features = shape
+        n_components = self.n_components
+        if found is None and not isinstance(n_components, Integral):
+            return self._net_spec_.n_latent, self._net_spec_.select_active
+        if n_components == "auto":
             return min(n_features, _AUTO_MAX_COMPONENTS), True
-        if self.n_components > n_features:
+        if n_components == "mle":
+            return max(1, found.minka_dimension()), False
+        if n_components is None:
+            return min(n_samples, n_features), False
+        if isinstance(n_components, Real) and not isinstance(n_components, Integral):
+            return min(found.dimension_explaining(n_components), n_features), False
+        if n_components == 0:
             raise ValueError(
-                f"n_components={self.n_components} must be at most the number of features, "
+                "n_components=0 leaves no latent code, so there is no model to train (PCA's "
+                "zero-component model is a Gaussian with one shared variance, which "
+                "PCA(n_components=0).score computes); use n_components >= 1, a share of "
+                "the variance such as 0.95, 'mle' or 'auto'."
+            )
+        if n_components > n_features:
+            raise ValueError(
+                f"n_components={n_components} must be at most the number of features, "
                 f"n_features={n_features}."
             )
-        return self.n_components, False
+        return n_components, False
 
     def _architecture(self, hidden, prior) -> dict:
         """The parameters that fix the network, as ``NetSpec.architecture`` names them."""
@@ -510,6 +597,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
             callbacks=self.callbacks,
         )
+
+    def _warn_budget_spent(self, settings):
+        held_out = "held-out ELBO" if self._net_spec_.use_split else "training loss"
+        warnings.warn(
+            f"Training used its whole budget (max_iter={settings.max_iter!r}: "
+            f"{self.n_steps_} steps) while the {held_out} was still improving within the "
+            f"last n_iter_no_change={settings.n_iter_no_change} epochs or rounds; the model "
+            "may improve with more training: pass a larger int max_iter (epochs), or call "
+            "partial_fit.", ConvergenceWarning, stacklevel=4)
 
     def _set_history(self, net, incremental):
         history = net.history
@@ -533,19 +629,28 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             "kl_per_component_", "active_components_", "nonzero_fraction_",
             "validation_scores_", "best_epoch_", "n_steps_",
             "_kept_components_", "_net_spec_", "n_samples_seen_", "_code_gain_",
+            "components_", "explained_variance_", "explained_variance_ratio_",
+            "singular_values_", "mean_",
         )
         for name in fitted:
             self.__dict__.pop(name, None)
 
-    def _set_diagnostics(self, X):
-        found = diagnose(self._inference(), X, self.n_features_in_,
-                         self._net_spec_.select_active)
+    def _set_diagnostics(self, X, n_samples):
+        inference, spec = self._inference(), self._net_spec_
+        found = diagnose(inference, X, self.n_features_in_, spec.select_active)
         self.kl_per_component_ = found.kl_per_component
         self.active_components_ = found.active_components
         self._kept_components_ = found.kept_components
         self.n_components_ = len(found.kept_components)
         self.nonzero_fraction_ = found.nonzero_fraction
         self._code_gain_ = found.code_gain
+        surface = linear_surface(inference, X, found.kept_components, found.code_gain,
+                                 spec.feature_mean, n_samples)
+        self.components_ = surface.components
+        self.explained_variance_ = surface.explained_variance
+        self.explained_variance_ratio_ = surface.explained_variance_ratio
+        self.singular_values_ = surface.singular_values
+        self.mean_ = np.array(surface.mean)
 
     # ---------------------------------------------------------------- inference
 
@@ -718,6 +823,68 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Mean of ``score_samples(X)``.
         """
         return float(np.mean(self.score_samples(X)))
+
+    # ---------------------------------------------------------- the PCA surface
+
+    @property
+    def noise_variance_(self) -> float:
+        """Variance of the Gaussian likelihood's observation noise, in squared data units
+        (PCA's ``noise_variance_`` for a model at the PPCA start)."""
+        likelihood = self.net_.module_.likelihood if "net_" in self.__dict__ else None
+        if not hasattr(likelihood, "set_noise_variance"):
+            # Not fitted, or not Gaussian: __getattr__ explains which.
+            raise AttributeError("noise_variance_")
+        return float(likelihood.variance)
+
+    def get_covariance(self):
+        """Covariance of the data under the model's linearisation at the latent origin.
+
+        ``components_.T @ diag(explained_variance_ - noise_variance_) @ components_``
+        plus ``noise_variance_`` on the diagonal, PCA's formula: for a model at the PPCA
+        start it is PCA's ``get_covariance``. For a trained nonlinear model it is the
+        covariance of the linear model that matches the decoder near the centre of the
+        codes; needs ``likelihood="gaussian"``.
+
+        Returns
+        -------
+        cov : ndarray of shape (n_features_in_, n_features_in_)
+        """
+        noise = self.noise_variance_
+        spread = np.maximum(self.explained_variance_ - noise, 0.0)
+        covariance = (self.components_.T * spread) @ self.components_
+        covariance.flat[:: len(covariance) + 1] += noise
+        return covariance
+
+    def get_precision(self):
+        """Inverse of ``get_covariance()``.
+
+        Returns
+        -------
+        precision : ndarray of shape (n_features_in_, n_features_in_)
+        """
+        return np.linalg.inv(self.get_covariance())
+
+    def __getattr__(self, name):
+        # Only reached for names that do not exist (or a property that found nothing):
+        # PCA's names get an explanation instead of Python's "did you mean" guess.
+        if name in _PCA_ONLY:
+            raise AttributeError(f"VAETransformer has no {name}: {_PCA_ONLY[name]}")
+        if name in _FITTED_PCA_SURFACE and "net_" not in self.__dict__:
+            raise NotFittedError(
+                f"This VAETransformer instance is not fitted yet, so it has no {name}; "
+                "call fit first.")
+        if name == "noise_variance_":
+            raise AttributeError(
+                f"noise_variance_ exists for likelihood='gaussian' only: the "
+                f"{self._net_spec_.likelihood!r} likelihood has no single noise variance. "
+                "score_samples gives each row's log-density under the model instead.")
+        if name in _FITTED_PCA_SURFACE:
+            raise AttributeError(
+                f"This model was saved by an earlier version of skvae, before {name} "
+                "existed; fit it again to get it.")
+        # Any other name: Python's own message, with its "did you mean" for typos.
+        raise AttributeError(f"'VAETransformer' object has no attribute '{name}'",
+                             name=name, obj=self)
 
     # -------------------------------------------------------------- compression
 

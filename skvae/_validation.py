@@ -13,6 +13,7 @@ from sklearn.decomposition._pca import _infer_dimension as minka_dimension  # no
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
+    RealNotInt,
     StrOptions,
     validate_parameter_constraints,
 )

@@ -33,7 +33,7 @@ def _recorded(vae, name="StepSizes"):
 
 def _budget(n_rows):
     """The default estimator's budget for a fit on ``n_rows`` rows with held-out rows."""
-    spec = NetSpec(n_rows=n_rows, n_features=2, n_latent=1, select_active=False,
+    spec = NetSpec(n_rows=n_rows, n_features=2, n_latent=1, n_components=1,
                    hidden_layer_sizes=(), likelihood="gaussian", prior="normal",
                    feature_mean=np.zeros(2), feature_scale=np.ones(2), seed=0,
                    use_split=True)

@@ -1,0 +1,60 @@
+"""The network's spec and the training settings: typed, immutable, saved as plain values."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from skvae import VAETransformer
+from skvae._spec import NetSpec
+
+from .conftest import FAST
+
+
+def _spec(**changes):
+    values = dict(n_rows=10, n_features=2, n_latent=1, n_components="auto",
+                  hidden_layer_sizes=[4], likelihood="gaussian", prior="spike_slab",
+                  prior_settings={"nonzero_fraction": 0.3}, feature_mean=[0.0, 1.0],
+                  feature_scale=[1.0, 2.0], seed=0, use_split=True)
+    values.update(changes)
+    return NetSpec(**values)
+
+
+def test_a_spec_cannot_be_changed_in_place():
+    spec = _spec()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.use_split = False
+    with pytest.raises(ValueError, match="read-only"):
+        spec.feature_mean[0] = 5.0
+    assert spec.hidden_layer_sizes == (4,)
+    assert dataclasses.replace(spec, use_split=False).use_split is False
+    assert spec.use_split is True
+
+
+def test_a_spec_round_trips_through_plain_values():
+    spec = _spec()
+    values = spec.as_dict()
+    assert isinstance(values["hidden_layer_sizes"], list)
+    again = NetSpec.from_dict(values)
+    assert again.architecture() == spec.architecture()
+    assert np.array_equal(again.feature_scale, spec.feature_scale)
+
+
+def test_the_untyped_spec_of_older_models_is_read():
+    legacy = {"n_rows": 10, "n_features": 2, "n_latent": 3, "feature_mean": np.zeros(2),
+              "feature_scale": np.ones(2), "seed": 1, "use_split": False,
+              "architecture": {"n_components": "auto", "hidden_layer_sizes": [8],
+                               "likelihood": "gaussian", "prior": "spike_slab",
+                               "nonzero_fraction": 0.1}}
+    spec = NetSpec.from_dict(legacy)
+    assert spec.select_active and spec.prior_settings == {"nonzero_fraction": 0.1}
+    assert spec.architecture()["nonzero_fraction"] == 0.1
+
+
+def test_partial_fit_records_that_it_holds_out_no_rows(X):
+    vae = VAETransformer(random_state=0, **{**FAST, "early_stopping": True}).fit(X)
+    fitted_spec = vae._net_spec_
+    assert fitted_spec.use_split
+    vae.partial_fit(X)
+    assert not vae._net_spec_.use_split
+    assert fitted_spec.use_split  # the fitted spec itself was never changed
