@@ -157,11 +157,35 @@ class Inference:
 
         return self.map_batches(X, encode, len(components), dtype)
 
-    def decode(self, Z: np.ndarray, n_features: int) -> np.ndarray:
-        """Decoder means of full-width codes ``Z``, in data units."""
+    def decode(self, Z: np.ndarray, n_features: int, seed: int | None = None) -> np.ndarray:
+        """Decoder means of full-width codes ``Z``, in data units; with a ``seed``, rows
+        drawn from ``p(x | z)`` instead (the likelihood's noise around the means)."""
         module = self.module
-        return self.map_batches(Z, lambda z: module.likelihood.mean(module.decode(z)),
-                                n_features, Z.dtype)
+        if seed is None:
+            def rows(z):
+                return module.likelihood.mean(module.decode(z))
+        else:
+            generator = torch.Generator(self.device).manual_seed(seed)
+
+            def rows(z):
+                return module.likelihood.sample(module.decode(z), generator)
+        return self.map_batches(Z, rows, n_features, Z.dtype)
+
+    def posterior_draws(self, X: np.ndarray, components, n_draws: int, seed: int) -> np.ndarray:
+        """``n_draws`` draws from each row's posterior, for the latent ``components``
+        listed: ``(n_draws * n_rows, len(components))``, float64, draw by draw."""
+        prior = self.prior
+        kept = torch.as_tensor(components, device=self.device)
+        posterior = self.posterior_fn()
+        generator = torch.Generator(self.device).manual_seed(seed)
+
+        def draw(x):
+            found = posterior(x)
+            noise = prior.noise(found[0].shape, generator, device=x.device, dtype=x.dtype)
+            return prior.draw(found, noise).index_select(1, kept)
+
+        return np.concatenate([self.map_batches(X, draw, len(components), np.float64)
+                               for _ in range(n_draws)])
 
     def sample_codes(self, n_samples: int, generator: torch.Generator) -> np.ndarray:
         """Full-width codes drawn from the prior, float64, on the CPU."""

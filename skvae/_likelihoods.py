@@ -37,13 +37,16 @@ class Likelihood(nn.Module, ABC):
     and may override ``output_width`` (default: one number per feature),
     ``unstandardise`` (the decoder works in standardised units; default: map its output
     back to data units), ``check_data`` (reject data the model cannot describe, with a
-    message that names the fix), ``starts_from_ppca`` (whether training starts from
+    message that names the fix), ``draws_by_default`` (whether ``sample`` draws from the
+    likelihood unless told otherwise), ``starts_from_ppca`` (whether training starts from
     probabilistic PCA's solution, which needs ``set_noise_variance``) and ``__init__``
     settings beyond ``data_scale`` (the data's typical spread, given by the estimator).
     """
 
     name: str = ""
     starts_from_ppca = False
+    # Whether sample(noise=None) draws from p(x | z) (True) or returns the decoded means.
+    draws_by_default = True
 
     def __init_subclass__(cls, name: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -149,8 +152,11 @@ class BernoulliLikelihood(Likelihood, name="bernoulli"):
     """Bernoulli likelihood for data in [0, 1]; the decoder outputs logits.
 
     Values strictly between 0 and 1 are scored with the same cross-entropy formula, as is
-    usual for grey-level images; the result is then not a normalised density.
+    usual for grey-level images; the result is then not a normalised density. ``sample``
+    returns the probabilities (the grey levels) unless asked for 0/1 draws.
     """
+
+    draws_by_default = False
 
     @classmethod
     def check_data(cls, X):

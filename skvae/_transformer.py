@@ -22,6 +22,7 @@ from ._inference import Inference, shared_tensor
 from ._likelihoods import LIKELIHOODS
 from ._ppca import ppca_solution, spectrum
 from ._priors import PRIORS, Prior, resolve_prior
+from ._sampling import CodeDensity, density_rows, fit_code_density
 from ._spec import NetSpec, TrainingSettings, architecture, prior_entry
 from ._streaming import is_file_backed, sample_in_memory
 from ._threads import restored_threads
@@ -59,7 +60,7 @@ _PCA_ONLY = {
 }
 # Fitted attributes of the PCA surface (set by fit).
 _FITTED_PCA_SURFACE = ("components_", "explained_variance_", "explained_variance_ratio_",
-                       "singular_values_", "mean_", "noise_variance_")
+                       "singular_values_", "mean_", "_code_density_", "noise_variance_")
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -275,25 +276,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         the held-out rows confirm. Without held-out rows (and after ``partial_fit``) the
         last epoch, ``n_iter_``.
 
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (`n_components_`, `n_features_in_`)
         The decoder's Jacobian at the latent origin, one unit-norm row per component of
         ``transform``'s output: the direction in which a component moves a decoded row
         near the centre of the codes. PCA's ``components_`` at the PPCA start. The user
         guide's *Coming from PCA* page explains this and the attributes below.
 
-    explained_variance_ : ndarray of shape (n_components_,)
+    explained_variance_ : ndarray of shape (`n_components_`,)
         Variance each component accounts for on the training rows (squared data units):
         its linearised share, scaled so that together the components account for what
         ``inverse_transform(transform(X))`` explains. PCA's at the PPCA start.
 
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (`n_components_`,)
         ``explained_variance_`` over the training rows' total variance; it sums to the
         share of the variance the model's round trip explains.
 
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (`n_components_`,)
         ``sqrt(explained_variance_ * (n_samples - 1))``, PCA's relation.
 
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (`n_features_in_`,)
         Per-feature mean of the training rows.
 
     noise_variance_ : float
@@ -630,7 +631,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             "validation_scores_", "best_epoch_", "n_steps_",
             "_kept_components_", "_net_spec_", "n_samples_seen_", "_code_gain_",
             "components_", "explained_variance_", "explained_variance_ratio_",
-            "singular_values_", "mean_",
+            "singular_values_", "mean_", "_code_density_",
         )
         for name in fitted:
             self.__dict__.pop(name, None)
@@ -651,6 +652,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.explained_variance_ratio_ = surface.explained_variance_ratio
         self.singular_values_ = surface.singular_values
         self.mean_ = np.array(surface.mean)
+        # The density sample() draws codes from (plain arrays, for saved models).
+        rows, n_draws = density_rows(X)
+        draws = inference.posterior_draws(rows, found.kept_components, n_draws, spec.seed)
+        self._code_density_ = fit_code_density(draws, spec.seed).as_dict()
 
     # ---------------------------------------------------------------- inference
 
@@ -725,28 +730,30 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"inverse_transform expects codes with n_components_={self.n_components_} "
                 f"columns, got X with {Z.shape[1]} columns."
             )
+        return self._inference().decode(self._decodable(Z), self.n_features_in_)
+
+    def _decodable(self, Z: np.ndarray) -> np.ndarray:
+        """Full-width codes for the decoder from codes like ``transform``'s: components
+        dropped by n_components="auto" at the prior's centre, zero, and every component
+        scaled by the round-trip gain (codes near the float limit overflow here and are
+        refused by the finiteness check of the decoded rows)."""
         n_latent = self._inference().n_latent
         if self.n_components_ < n_latent:
-            # Components dropped by n_components="auto" sit at the prior's centre, zero.
             full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
             full[:, self._kept_components_] = Z
             Z = full
-        return self._reconstruct(Z)
-
-    def _decode(self, Z: np.ndarray) -> np.ndarray:
-        """Decoder means of full-width latent codes ``Z``, in data units."""
-        return self._inference().decode(Z, self.n_features_in_)
-
-    def _reconstruct(self, Z: np.ndarray) -> np.ndarray:
-        """Rows for codes from ``transform``: decoder means at the codes scaled by the
-        round-trip gain (codes near the float limit overflow here and are refused by
-        the finiteness check of the decoded rows)."""
         with np.errstate(over="ignore"):
-            scaled = (Z * self._code_gain_).astype(Z.dtype)
-        return self._decode(scaled)
+            return (Z * self._code_gain_).astype(Z.dtype)
 
-    def sample(self, n_samples=1, random_state=None):
-        """Draw new rows: decode codes drawn from the prior.
+    def sample(self, n_samples=1, random_state=None, *, from_prior=False, noise=None):
+        """Draw new rows: decode codes drawn from the density of the training codes.
+
+        After training, ``fit`` fits a Gaussian mixture to draws from the training rows'
+        posteriors (its size chosen on held-out draws): an estimate of the codes the
+        data occupies. ``sample`` draws codes from it and decodes them. Codes drawn from
+        the prior instead (``from_prior=True``) also land where no training code lies,
+        and decode to rows between the data's modes. ``score`` stays the ELBO under the
+        model's own prior: the mixture serves sampling only.
 
         Parameters
         ----------
@@ -754,20 +761,42 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Number of rows to draw.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; an int gives the same rows on every call.
+        from_prior : bool, default=False
+            Draw codes from the prior, decoded as they are (the classic VAE sampler).
+        noise : bool or None, default=None
+            ``True`` draws each row from ``p(x | z)``, the likelihood's distribution
+            around the decoded mean (Gaussian noise of ``noise_variance_``, Laplace
+            noise, 0/1 draws for the Bernoulli likelihood), as a generative model's
+            samples are; ``False`` returns the decoded means, rows as smooth as
+            reconstructions. ``None`` draws for the Gaussian and Laplace likelihoods
+            (their samples were harder to tell from real rows, see the user guide's
+            *Generating rows*) and returns means for the Bernoulli likelihood, whose
+            means are the grey levels that data in [0, 1] usually holds.
 
         Returns
         -------
         X_new : ndarray or DataFrame of shape (n_samples, n_features_in_)
-            Decoder means of the drawn codes, in the units of the training data; a pandas
-            or polars frame with the training frame's column names when ``set_output``
-            asked for one.
+            The drawn rows, in the units of the training data; a pandas or polars frame
+            with the training frame's column names when ``set_output`` asked for one.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        generator = torch.Generator().manual_seed(seed_from_random_state(random_state))
-        Z = self._inference().sample_codes(n_samples, generator)
-        return self._as_output(self._decode(Z))
+        seed = seed_from_random_state(random_state)
+        generator = torch.Generator().manual_seed(seed)
+        inference = self._inference()
+        density = getattr(self, "_code_density_", None)
+        if from_prior or density is None:  # models saved before the density existed
+            Z = inference.sample_codes(n_samples, generator)
+        else:
+            # Components that n_components="auto" dropped carry nothing: left at zero.
+            Z = np.zeros((n_samples, inference.n_latent))
+            Z[:, self._kept_components_] = CodeDensity.from_dict(density).sample(
+                n_samples, generator)
+        if noise is None:
+            noise = inference.module.likelihood.draws_by_default
+        rows = inference.decode(Z, self.n_features_in_, seed + 1 if noise else None)
+        return self._as_output(rows)
 
     def _as_output(self, rows: np.ndarray, index=None):
         """``rows`` in the container that ``set_output(transform=...)`` asked for."""
