@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compression  # noqa: E402
+import dictionaries  # noqa: E402
 import generation  # noqa: E402
 import memory  # noqa: E402
 import panel  # noqa: E402
@@ -34,7 +35,7 @@ import skvae  # noqa: E402
 SECTIONS = {
     "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
     "sparse": sparse, "compression": compression, "scale": scale, "swap": swap,
-    "generation": generation,
+    "generation": generation, "dictionaries": dictionaries,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 
