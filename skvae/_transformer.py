@@ -60,7 +60,7 @@ _PCA_ONLY = {
 }
 # Fitted attributes of the PCA surface (set by fit).
 _FITTED_PCA_SURFACE = ("components_", "explained_variance_", "explained_variance_ratio_",
-                       "singular_values_", "mean_", "_code_density_", "noise_variance_")
+                       "singular_values_", "mean_", "noise_variance_")
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -782,6 +782,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if not isinstance(from_prior, bool) or not (noise is None or isinstance(noise, bool)):
+            raise ValueError(f"from_prior must be True or False and noise True, False or "
+                             f"None, got from_prior={from_prior!r}, noise={noise!r}.")
         seed = seed_from_random_state(random_state)
         generator = torch.Generator().manual_seed(seed)
         inference = self._inference()

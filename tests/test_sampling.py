@@ -103,3 +103,10 @@ def test_models_saved_without_a_density_draw_from_the_prior(X):
     assert_array_equal(vae.sample(10, random_state=0, noise=False),
                        vae.sample(10, random_state=0, from_prior=True, noise=False))
     assert from_prior.shape == (10, X.shape[1])
+
+
+@pytest.mark.parametrize("kwargs", [{"noise": "yes"}, {"from_prior": 1}, {"noise": 0}])
+def test_sample_options_are_checked(X, kwargs):
+    vae = VAETransformer(n_components=2, random_state=0, **FAST).fit(X)
+    with pytest.raises(ValueError, match="from_prior must be True or False and noise"):
+        vae.sample(3, **kwargs)
