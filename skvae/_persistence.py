@@ -14,7 +14,7 @@ import torch
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
 
-from ._module import LinearPlusMLP, VAEModule, flat_name
+from ._module import LinearPlusMLP, VAEModule, _RowWiseLinear, flat_name
 from ._validation import check_device
 from ._version import __version__
 from .exceptions import VersionMismatchWarning
@@ -159,8 +159,6 @@ def upgrade_legacy_net(net) -> None:
 
 
 def _row_wise(linear: torch.nn.Linear) -> torch.nn.Module:
-    from ._module import _RowWiseLinear
-
     if isinstance(linear, _RowWiseLinear):
         return linear
     row_wise = _RowWiseLinear(linear.in_features, linear.out_features,
