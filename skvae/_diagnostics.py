@@ -31,11 +31,16 @@ class Diagnostics:
     code_gain: np.ndarray
 
 
+def diagnostic_rows(X: np.ndarray) -> np.ndarray:
+    """The (up to ``_DIAGNOSTIC_ROWS`` evenly spaced) training rows the diagnostics and
+    the PCA surface are measured on."""
+    return X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
+
+
 def diagnose(inference, X: np.ndarray, n_features: int, select_active: bool) -> Diagnostics:
-    """Diagnostics on (up to ``_DIAGNOSTIC_ROWS`` evenly spaced) rows of ``X``; with
-    ``select_active`` only the active components are kept (at least the most variable
-    one, so that a code always exists)."""
-    X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
+    """Diagnostics on the rows ``X`` (see ``diagnostic_rows``); with ``select_active``
+    only the active components are kept (at least the most variable one, so that a code
+    always exists)."""
     prior, n_latent = inference.prior, inference.n_latent
     kl_sum, code_sum, code_square_sum, nonzero = (np.zeros(n_latent) for _ in range(4))
     for _, n_rows, posterior in inference.posteriors(X):
@@ -79,13 +84,13 @@ def round_trip_gain(inference, X: np.ndarray, n_features: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinearSurface:
-    """PCA's attributes, read off the model (see ``linear_surface``)."""
+    """PCA's attributes, read off the model (see ``linear_surface``); ``mean_`` is the
+    training rows' mean, from the spec."""
 
     components: np.ndarray
     explained_variance: np.ndarray
     explained_variance_ratio: np.ndarray
     singular_values: np.ndarray
-    mean: np.ndarray
 
 
 def decoder_jacobian(module, device) -> np.ndarray:
@@ -106,8 +111,8 @@ def decoder_jacobian(module, device) -> np.ndarray:
 def linear_surface(inference, X: np.ndarray, kept, gain, mean: np.ndarray,
                    n_samples: int) -> LinearSurface:
     """``components_``, ``explained_variance_`` and the rest of PCA's surface on the
-    (up to ``_DIAGNOSTIC_ROWS`` evenly spaced) training rows ``X``, around the training rows'
-    ``mean``; ``n_samples`` is the number of rows fitted.
+    training rows ``X`` (see ``diagnostic_rows``), around the training rows' ``mean``;
+    ``n_samples`` is the number of rows fitted.
 
     Component ``j`` moves a decoded row along column ``j`` of the decoder's Jacobian at
     the origin, by its gain-scaled code (what ``inverse_transform`` decodes). Its
@@ -117,7 +122,6 @@ def linear_surface(inference, X: np.ndarray, kept, gain, mean: np.ndarray,
     that ``explained_variance_ratio_.sum()`` is the model's explained share. For a linear
     model at PPCA's solution every step is exact: the results are PCA's.
     """
-    X = X[:: max(1, math.ceil(X.shape[0] / _DIAGNOSTIC_ROWS))]
     n_features = X.shape[1]
     full = np.zeros((X.shape[0], inference.n_latent))
     full[:, kept] = inference.codes(X, kept, np.float64) * gain[kept]
@@ -137,5 +141,4 @@ def linear_surface(inference, X: np.ndarray, kept, gain, mean: np.ndarray,
         explained_variance=explained_variance,
         explained_variance_ratio=explained_variance / max(total_variance, 1e-300),
         singular_values=np.sqrt(explained_variance * max(n_samples - 1, 1)),
-        mean=mean,
     )

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _compression, _persistence, _training
 from ._callbacks import KeepBestOnHeldOut
-from ._diagnostics import diagnose, linear_surface
+from ._diagnostics import diagnose, diagnostic_rows, linear_surface
 from ._inference import Inference, shared_tensor
 from ._likelihoods import LIKELIHOODS
 from ._ppca import ppca_solution, spectrum
@@ -638,20 +638,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _set_diagnostics(self, X, n_samples):
         inference, spec = self._inference(), self._net_spec_
-        found = diagnose(inference, X, self.n_features_in_, spec.select_active)
+        rows = diagnostic_rows(X)
+        found = diagnose(inference, rows, self.n_features_in_, spec.select_active)
         self.kl_per_component_ = found.kl_per_component
         self.active_components_ = found.active_components
         self._kept_components_ = found.kept_components
         self.n_components_ = len(found.kept_components)
         self.nonzero_fraction_ = found.nonzero_fraction
         self._code_gain_ = found.code_gain
-        surface = linear_surface(inference, X, found.kept_components, found.code_gain,
+        surface = linear_surface(inference, rows, found.kept_components, found.code_gain,
                                  spec.feature_mean, n_samples)
         self.components_ = surface.components
         self.explained_variance_ = surface.explained_variance
         self.explained_variance_ratio_ = surface.explained_variance_ratio
         self.singular_values_ = surface.singular_values
-        self.mean_ = np.array(surface.mean)
+        self.mean_ = np.array(spec.feature_mean)
         # The density sample() draws codes from (plain arrays, for saved models).
         rows, n_draws = density_rows(X)
         draws = inference.posterior_draws(rows, found.kept_components, n_draws, spec.seed)
