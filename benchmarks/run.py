@@ -27,6 +27,7 @@ import sklearn  # noqa: E402
 import sparse  # noqa: E402
 import speed  # noqa: E402
 import swap  # noqa: E402
+import tables  # noqa: E402
 import torch  # noqa: E402
 from _common import estimator_defaults, jsonable, log  # noqa: E402
 
@@ -35,7 +36,7 @@ import skvae  # noqa: E402
 SECTIONS = {
     "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
     "sparse": sparse, "compression": compression, "scale": scale, "swap": swap,
-    "generation": generation, "dictionaries": dictionaries,
+    "generation": generation, "dictionaries": dictionaries, "tables": tables,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 

@@ -130,8 +130,9 @@ def linear_surface(inference, X: np.ndarray, kept, gain, mean: np.ndarray,
     components = (jacobian / np.where(norms > 0, norms, 1.0)).T
     linearised = np.square(norms) * full[:, kept].var(axis=0, ddof=1)
     rows = X.astype(np.float64)
-    total_variance = float(np.square(rows - mean).sum() / max(len(rows) - 1, 1))
-    error = float(np.square(rows - inference.decode(full, n_features)).sum()
+    # Over the observed entries: NaN marks a missing one.
+    total_variance = float(np.nansum(np.square(rows - mean)) / max(len(rows) - 1, 1))
+    error = float(np.nansum(np.square(rows - inference.decode(full, n_features)))
                   / max(len(rows) - 1, 1))
     explained = max(total_variance - error, 0.0)
     scale = explained / linearised.sum() if linearised.sum() > 0 else 0.0

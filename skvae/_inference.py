@@ -76,7 +76,8 @@ class FoldedEncoder:
     @staticmethod
     def can_fold(module: nn.Module) -> bool:
         encoder = module.encoder
-        return isinstance(encoder, LinearPlusMLP) and encoder.is_foldable()
+        return (isinstance(encoder, LinearPlusMLP) and encoder.is_foldable()
+                and not getattr(module, "reads_mask", False))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder output for a batch of exactly ``n_rows`` rows; valid until the next call."""
@@ -197,3 +198,83 @@ class Inference:
         posterior = self.posterior_fn()
         return self.map_batches(
             X, lambda x: elbo(self.module, x, posterior(x)), 1, np.float64).ravel()
+
+
+# Iterations per batch when imputation refines codes on the observed entries: L-BFGS in
+# general, Gauss-Newton (exact in one step for a linear decoder) for the Gaussian model.
+_IMPUTE_STEPS = 50
+_GAUSS_NEWTON_STEPS = 4
+
+
+def fill_missing(module, X: np.ndarray, device) -> np.ndarray:
+    """``X`` with its missing entries (NaN) replaced by the model's prediction from the
+    row's observed entries; observed entries are returned as they are.
+
+    The encoder, which reads the mask of observed entries, gives each row a code; where
+    the prior has a density, the code is then refined to the most probable one given the
+    observed entries alone (maximising ``log p(x_obs | z) + log p(z)``), and decoded. For
+    a linear decoder with Gaussian noise and prior (probabilistic PCA) that code decodes
+    to exactly the conditional mean ``E[x_miss | x_obs]``; the encoder's amortised code
+    is close to it, not equal.
+    """
+    module.eval()
+    out = np.array(X, dtype=X.dtype, copy=True)
+    missing_rows = np.flatnonzero(np.isnan(out).any(axis=1))
+    for start in range(0, len(missing_rows), BATCH_ROWS):
+        rows = missing_rows[start : start + BATCH_ROWS]
+        x = torch.as_tensor(out[rows], device=device, dtype=torch.float32)
+        with torch.no_grad():
+            z = module.prior.code(module.encode(x))
+        if module.prior.name == "normal" and module.likelihood.name == "gaussian":
+            z = _gauss_newton_codes(module, x, z)
+        elif module.prior.log_density(z) is not None:
+            z = _most_probable_codes(module, x, z)
+        with torch.no_grad():
+            decoded = module.likelihood.mean(module.decode(z)).double().cpu().numpy()
+        block = out[rows]
+        out[rows] = np.where(np.isnan(block), decoded, block)
+    check_finite_output(out)
+    return out
+
+
+def _most_probable_codes(module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Codes maximising ``log p(x_obs | z) + log p(z)`` from ``z``, by L-BFGS; the rows'
+    objectives are independent, so one run over their sum serves the batch."""
+    z = z.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.LBFGS([z], max_iter=_IMPUTE_STEPS, line_search_fn="strong_wolfe")
+
+    def objective():
+        with torch.enable_grad():
+            decoded = module.decode(z)
+            loss = -(module.likelihood.log_prob(x, decoded) + module.prior.log_density(z)).sum()
+            # Only the codes' gradient: the module's own gradients stay untouched.
+            (z.grad,) = torch.autograd.grad(loss, z)
+        return loss.detach()
+
+    optimiser.step(objective)
+    return z.detach()
+
+
+def _gauss_newton_codes(module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The most probable codes given the observed entries for the Gaussian likelihood and
+    a standard normal prior, by Gauss-Newton steps: each solves the row's linearised
+    problem ``min |x_obs - f(z)|^2 / (2 s2) + |z|^2 / 2`` exactly. The problem is badly
+    conditioned when the noise ``s2`` is small, which first-order steps crawl through."""
+    observed = (~torch.isnan(x)).to(x.dtype)
+    target = x.nan_to_num(0.0)
+    variance = module.likelihood.variance
+    eye = torch.eye(z.shape[1], device=z.device, dtype=z.dtype)
+
+    def decoded_row(code):
+        return module.likelihood.mean(module.decode(code[None]))[0]
+
+    jacobian_fn = torch.func.vmap(torch.func.jacfwd(decoded_row))
+    with torch.no_grad():
+        for _ in range(_GAUSS_NEWTON_STEPS):
+            jacobian = jacobian_fn(z) * observed[:, :, None]  # (rows, features, codes)
+            residual = (target - module.likelihood.mean(module.decode(z))) * observed
+            normal = jacobian.transpose(1, 2) @ jacobian / variance + eye
+            gradient = (jacobian.transpose(1, 2) @ residual[:, :, None])[:, :, 0] / variance - z
+            # In float64: with little noise the system is badly conditioned for float32.
+            z = z + torch.linalg.solve(normal.double(), gradient.double()).to(z.dtype)
+    return z

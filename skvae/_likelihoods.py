@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LaplaceLikelihood"]
+__all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LaplaceLikelihood",
+           "MixedLikelihood"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -39,12 +40,19 @@ class Likelihood(nn.Module, ABC):
     back to data units), ``check_data`` (reject data the model cannot describe, with a
     message that names the fix), ``draws_by_default`` (whether ``sample`` draws from the
     likelihood unless told otherwise), ``starts_from_ppca`` (whether training starts from
-    probabilistic PCA's solution, which needs ``set_noise_variance``) and ``__init__``
-    settings beyond ``data_scale`` (the data's typical spread, given by the estimator).
+    probabilistic PCA's solution, which needs ``set_noise_variance``),
+    ``supports_missing`` (whether ``log_prob`` leaves out the entries that
+    ``observed_entries`` marks missing) and ``__init__`` settings beyond ``data_scale``
+    (the data's typical spread, given by the estimator).
     """
 
     name: str = ""
     starts_from_ppca = False
+    # Whether log_prob leaves missing entries out (see ``observed_entries``): a
+    # likelihood without it cannot be fitted on rows with NaN.
+    supports_missing = False
+    # Set by the module: whether rows may hold NaN for missing entries.
+    masked = False
     # Whether sample(noise=None) draws from p(x | z) (True) or returns the decoded means.
     draws_by_default = True
 
@@ -73,6 +81,15 @@ class Likelihood(nn.Module, ABC):
     def unstandardise(self, out, feature_mean, feature_scale):
         """The decoder predicts standardised values; report them in data units."""
         return torch.addcmul(feature_mean, out, feature_scale)
+
+    def observed_entries(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x, observed)``: for a model of rows with missing entries, ``x`` with NaN
+        replaced by 0 and the boolean mask of observed entries, which ``log_prob`` must
+        multiply its per-entry terms by; else ``x`` as it is and None."""
+        if not self.masked:
+            return x, None
+        observed = ~torch.isnan(x)
+        return x.masked_fill(~observed, 0.0), observed
 
     @abstractmethod
     def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor: ...
@@ -105,6 +122,7 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
 
     # Probabilistic PCA is this likelihood with a linear decoder: start from its solution.
     starts_from_ppca = True
+    supports_missing = True
     # Floor on the scale, as a fraction of data_scale, so that a perfectly reconstructed
     # training set cannot drive the log-density to infinity.
     min_relative_scale = 1e-3
@@ -127,15 +145,23 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
         return noise
 
     def log_prob(self, x, decoded):
+        x, observed = self.observed_entries(x)
         squared_error = (x - decoded).square()
+        if observed is not None:
+            squared_error = squared_error * observed
         if self.training:
             # The batch optimum; no gradient flows through it, none is needed: at the
             # optimum the derivative with respect to the scale is zero.
-            variance = squared_error.detach().mean().clamp(min=self.min_variance)
+            count = squared_error.numel() if observed is None else observed.sum().clamp(min=1)
+            variance = (squared_error.detach().sum() / count).clamp(min=self.min_variance)
             self.variance.lerp_(variance, self.momentum)
         else:
             variance = self.variance
-        per_feature = squared_error / variance + torch.log(variance) + _LOG_2PI
+        constant = torch.log(variance) + _LOG_2PI
+        if observed is None:
+            per_feature = squared_error / variance + constant
+        else:
+            per_feature = squared_error / variance + constant * observed
         return -0.5 * per_feature.sum(dim=-1)
 
     def mean(self, decoded):
@@ -157,10 +183,11 @@ class BernoulliLikelihood(Likelihood, name="bernoulli"):
     """
 
     draws_by_default = False
+    supports_missing = True
 
     @classmethod
     def check_data(cls, X):
-        low, high = float(X.min()), float(X.max())
+        low, high = float(np.nanmin(X)), float(np.nanmax(X))
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"likelihood={cls.name!r} needs X in [0, 1], got values in "
@@ -173,7 +200,11 @@ class BernoulliLikelihood(Likelihood, name="bernoulli"):
         return out
 
     def log_prob(self, x, decoded):
-        return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(dim=-1)
+        x, observed = self.observed_entries(x)
+        per_feature = F.binary_cross_entropy_with_logits(decoded, x, reduction="none")
+        if observed is not None:
+            per_feature = per_feature * observed
+        return -per_feature.sum(dim=-1)
 
     def mean(self, decoded):
         return torch.sigmoid(decoded)
@@ -198,6 +229,8 @@ class LaplaceLikelihood(Likelihood, name="laplace"):
     (no closed-form start exists for this model).
     """
 
+    supports_missing = True
+
     @classmethod
     def output_width(cls, n_features):
         return 2 * n_features
@@ -209,8 +242,11 @@ class LaplaceLikelihood(Likelihood, name="laplace"):
         return torch.cat([location, log_scale], dim=-1)
 
     def log_prob(self, x, decoded):
+        x, observed = self.observed_entries(x)
         location, log_scale = decoded.chunk(2, dim=-1)
         per_feature = (x - location).abs() * torch.exp(-log_scale) + log_scale + math.log(2.0)
+        if observed is not None:
+            per_feature = per_feature * observed
         return -per_feature.sum(dim=-1)
 
     def mean(self, decoded):
@@ -222,6 +258,117 @@ class LaplaceLikelihood(Likelihood, name="laplace"):
         u = torch.rand(location.shape, generator=generator, device=location.device,
                        dtype=location.dtype) - 0.5
         return location - log_scale.exp() * torch.sign(u) * torch.log1p(-2.0 * u.abs())
+
+
+class MixedLikelihood(Likelihood, name="mixed"):
+    """One likelihood per column of a table of mixed types (``skvae._columns``):
+    Gaussian for numeric columns, a softmax over the categories for binary and
+    categorical columns (for two categories, a Bernoulli), Poisson for counts.
+
+    Numeric columns share one noise variance in standardised units, fitted in closed
+    form as ``GaussianLikelihood``'s, so that a column's units do not decide its weight;
+    the density is reported in each column's own units (the log of its scale is part of
+    it), so scores are proper log-densities of the table. The decoder's outputs for the
+    other columns are offsets from the training table's marginal distribution (log
+    category shares, log mean count): a new network starts at the marginals.
+
+    Parameters
+    ----------
+    groups : list of [kind, start, width]
+        Each column's kind and its encoded columns, as ``ColumnLayout.groups``.
+    numeric_scale : list of float
+        Standard deviation of each numeric column, in the order of the groups.
+    """
+
+    supports_missing = True
+    min_variance = 1e-6
+    momentum = GaussianLikelihood.momentum
+
+    def __init__(self, data_scale: float = 1.0, groups=(), numeric_scale=()):
+        super().__init__()
+        self.groups = [list(group) for group in groups]
+        self.numeric_scale = [float(value) for value in numeric_scale]
+        numeric = [start for kind, start, _ in self.groups if kind == "numeric"]
+        counts = [start for kind, start, _ in self.groups if kind == "count"]
+        self.blocks = [(start, width) for kind, start, width in self.groups
+                       if kind in ("binary", "categorical")]
+        self.register_buffer("numeric", torch.tensor(numeric, dtype=torch.long))
+        self.register_buffer("counts", torch.tensor(counts, dtype=torch.long))
+        self.register_buffer("log_scale", torch.tensor(self.numeric_scale).log())
+        self.register_buffer("variance", torch.tensor(1.0))
+
+    def settings(self) -> dict:
+        return {"groups": self.groups, "numeric_scale": self.numeric_scale}
+
+    def unstandardise(self, out, feature_mean, feature_scale):
+        """Numeric columns in data units; logits and log rates offset by the marginal
+        log shares and log mean counts."""
+        offset = torch.log(feature_mean.clamp(min=1e-6))
+        result = out + offset
+        if len(self.numeric):
+            numeric = self.numeric
+            result[:, numeric] = torch.addcmul(feature_mean[numeric], out[:, numeric],
+                                               feature_scale[numeric])
+        return result
+
+    def _numeric_terms(self, x, decoded, observed):
+        index = self.numeric
+        scale = self.log_scale.exp()
+        error = ((x[:, index] - decoded[:, index]) / scale).square()
+        seen = None if observed is None else observed[:, index]
+        if seen is not None:
+            error = error * seen
+        if self.training:
+            count = error.numel() if seen is None else seen.sum().clamp(min=1)
+            variance = (error.detach().sum() / count).clamp(min=self.min_variance)
+            self.variance.lerp_(variance, self.momentum)
+        else:
+            variance = self.variance
+        constant = torch.log(variance) + _LOG_2PI + 2.0 * self.log_scale
+        per_entry = error / variance + (constant if seen is None else constant * seen)
+        return -0.5 * per_entry.sum(dim=-1)
+
+    def log_prob(self, x, decoded):
+        x, observed = self.observed_entries(x)
+        total = x.new_zeros(len(x))
+        if len(self.numeric):
+            total = total + self._numeric_terms(x, decoded, observed)
+        for start, width in self.blocks:
+            block = slice(start, start + width)
+            term = (x[:, block] * torch.log_softmax(decoded[:, block], dim=-1)).sum(dim=-1)
+            total = total + term  # a missing block is all zeros after observed_entries
+        if len(self.counts):
+            index = self.counts
+            rate = decoded[:, index]
+            term = x[:, index] * rate - rate.exp() - torch.lgamma(x[:, index] + 1.0)
+            if observed is not None:
+                term = term * observed[:, index]
+            total = total + term.sum(dim=-1)
+        return total
+
+    def mean(self, decoded):
+        out = decoded.clone()
+        for start, width in self.blocks:
+            out[:, start : start + width] = torch.softmax(decoded[:, start : start + width], -1)
+        if len(self.counts):
+            out[:, self.counts] = decoded[:, self.counts].exp()
+        return out
+
+    def sample(self, decoded, generator):
+        out = self.mean(decoded)
+        if len(self.numeric):
+            index = self.numeric
+            noise = torch.randn((len(out), len(index)), generator=generator,
+                                device=out.device, dtype=out.dtype)
+            out[:, index] += noise * self.variance.sqrt() * self.log_scale.exp()
+        for start, width in self.blocks:
+            probabilities = out[:, start : start + width]
+            drawn = torch.multinomial(probabilities, 1, generator=generator)
+            out[:, start : start + width] = torch.zeros_like(probabilities).scatter_(
+                1, drawn, 1.0)
+        if len(self.counts):
+            out[:, self.counts] = torch.poisson(out[:, self.counts], generator=generator)
+        return out
 
 
 def build_likelihood(name: str, settings: dict, data_scale: float) -> Likelihood:

@@ -113,7 +113,8 @@ class VAEModule(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior,
-                 likelihood: Likelihood, n_latent: int, feature_mean, feature_scale):
+                 likelihood: Likelihood, n_latent: int, feature_mean, feature_scale,
+                 reads_mask: bool = False, withheld_fraction: float = 0.0):
         super().__init__()
         self.n_latent = n_latent
         self.prior = prior
@@ -122,11 +123,24 @@ class VAEModule(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
+        self.reads_mask = reads_mask
+        self.withheld_fraction = withheld_fraction
+        likelihood.masked = reads_mask
+
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised rows; for a module that reads a mask, missing entries (NaN) at
+        the feature mean, followed by the mask of observed entries (1) so that the
+        encoder knows which values are real."""
+        standardised = (x - self.feature_mean) / self.feature_scale
+        if not self.reads_mask:
+            return standardised
+        observed = ~torch.isnan(standardised)
+        return torch.cat([standardised.masked_fill(~observed, 0.0),
+                          observed.to(standardised.dtype)], dim=-1)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The posterior's parameters, each ``(n_rows, n_latent)``."""
-        standardised = (x - self.feature_mean) / self.feature_scale
-        return self.prior.posterior(self.encoder(standardised))
+        return self.prior.posterior(self.encoder(self.encoder_input(x)))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The likelihood's parameters for codes ``z``; ``likelihood.mean`` maps them to
@@ -135,9 +149,12 @@ class VAEModule(nn.Module):
                                              self.feature_scale)
 
     def forward(
-        self, x: torch.Tensor, noise: tuple[torch.Tensor, ...] | None = None
+        self, x: torch.Tensor, noise: tuple[torch.Tensor, ...] | None = None,
+        hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        posterior = self.encode(x)
+        # ``hidden`` marks observed entries withheld from the encoder (not from the
+        # likelihood): training on them teaches the encoder to infer missing values.
+        posterior = self.encode(x if hidden is None else x.masked_fill(hidden, math.nan))
         if noise is None:
             z = self.prior.code(posterior)
         else:
@@ -172,7 +189,9 @@ class VAEModule(nn.Module):
         to_mean = components * (loading / variance)[:, None]
         k = self.n_latent
         weight, bias = self.encoder.linear.weight, self.encoder.linear.bias
-        weight[:k] = to_mean * scale_f
+        n = len(mean_f)
+        weight[:, n:] = 0.0  # the mask of observed entries, for a module that reads one
+        weight[:k, :n] = to_mean * scale_f
         bias[:k] = -(to_mean @ offset)
         weight[k : 2 * k] = 0.0
         bias[k : 2 * k] = torch.log(noise / variance)
@@ -199,10 +218,13 @@ def _reset_parameters(encoder: LinearPlusMLP, decoder: LinearPlusMLP, prior: Pri
 def build_module(n_features: int, n_latent: int, hidden_layer_sizes=(256, 256), *,
                  likelihood: str = "gaussian", prior: str = "normal",
                  prior_settings: dict | None = None, likelihood_settings: dict | None = None,
-                 feature_mean=None, feature_scale=None, seed: int = 0) -> VAEModule:
+                 feature_mean=None, feature_scale=None, seed: int = 0,
+                 reads_mask: bool = False, withheld_fraction: float = 0.0) -> VAEModule:
     """The default module: linear-plus-MLP encoder and decoder (``hidden_layer_sizes``
     for the encoder's residual, mirrored for the decoder's), a registered prior and
-    likelihood with their settings, weights drawn from ``seed``.
+    likelihood with their settings, weights drawn from ``seed``. With ``reads_mask`` the
+    encoder also reads which entries are observed (see ``VAEModule.encoder_input``), and
+    training withholds ``withheld_fraction`` of them from it.
 
     The networks are built on the meta device: nn.Linear would otherwise draw initial
     weights from the global RNG. They are then filled from a private generator, so that
@@ -216,12 +238,14 @@ def build_module(n_features: int, n_latent: int, hidden_layer_sizes=(256, 256), 
     data_scale = float(_float32(scale).square().mean().sqrt())
     likelihood = build_likelihood(likelihood, likelihood_settings or {}, data_scale)
     with torch.device("meta"):
-        encoder = LinearPlusMLP(n_features, hidden, prior.n_posterior_params * n_latent)
+        n_in = 2 * n_features if reads_mask else n_features
+        encoder = LinearPlusMLP(n_in, hidden, prior.n_posterior_params * n_latent)
         decoder = LinearPlusMLP(n_latent, hidden[::-1], likelihood.output_width(n_features))
     encoder.to_empty(device="cpu")
     decoder.to_empty(device="cpu")
     _reset_parameters(encoder, decoder, prior, torch.Generator().manual_seed(seed))
-    return VAEModule(encoder, decoder, prior, likelihood, n_latent, mean, scale)
+    return VAEModule(encoder, decoder, prior, likelihood, n_latent, mean, scale,
+                     reads_mask=reads_mask, withheld_fraction=withheld_fraction)
 
 
 def flat_name(name: str) -> str:

@@ -191,13 +191,18 @@ class VAENet(NeuralNet):
 
     def infer(self, x, **fit_params):
         module = self.module_
-        noise = None
+        noise = hidden = None
         if module.training:
             noise = module.prior.noise(
                 (len(x), module.n_latent), self.noise_generator_,
                 device=x.device, dtype=x.dtype,
             )
-        return module(x, noise)
+            if getattr(module, "withheld_fraction", 0.0) > 0.0:
+                # Withhold random observed entries from the encoder: the likelihood still
+                # scores them, so the model learns to infer entries it cannot see.
+                hidden = torch.rand(x.shape, generator=self.noise_generator_,
+                                    device=x.device) < module.withheld_fraction
+        return module(x, noise, hidden)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         module = self.module_

@@ -66,7 +66,8 @@ def spectrum(X: np.ndarray, mean: np.ndarray) -> Spectrum:
     n_samples, n_features = X.shape
     scatter = np.zeros((n_features, n_features))
     for _, rows in row_chunks(X, _CHUNK_ROWS):
-        centred = rows.astype(np.float64) - mean
+        # A missing entry (NaN) counts at the mean: a start, not the exact spectrum.
+        centred = np.nan_to_num(rows.astype(np.float64) - mean, nan=0.0)
         scatter += centred.T @ centred
     eigenvalues, eigenvectors = np.linalg.eigh(scatter / max(n_samples - 1, 1))
     order = np.argsort(eigenvalues)[::-1]
@@ -105,3 +106,62 @@ def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
              n_loaded: int | None = None) -> PPCASolution:
     """PPCA's maximum-likelihood solution for the rows of ``X`` around ``mean``."""
     return ppca_solution(spectrum(X, mean), n_components, n_loaded)
+
+
+# Rows the missing-data estimate of the covariance reads (evenly spaced) and its EM steps:
+# a start for training, so a sample of rows and a few steps suffice, at a cost that does
+# not grow with the table.
+_MISSING_ROWS = 1000
+_MISSING_EM_STEPS = 10
+# Rows per batched solve: bounds the (rows, n_features, n_features) temporaries.
+_SOLVE_ROWS = 256
+
+
+def spectrum_with_missing(X: np.ndarray) -> Spectrum:
+    """The spectrum of the maximum-likelihood covariance of rows with missing entries
+    (NaN): the mean and covariance of a Gaussian fitted by EM to the observed entries
+    (Little and Rubin 2002, ch. 11), on at most ``_MISSING_ROWS`` evenly spaced rows.
+
+    Filling missing entries with the mean instead shrinks every variance by the share of
+    entries missing, and PCA's start with it. Each step fills a row's missing entries with
+    their conditional mean given its observed ones and adds their conditional covariance.
+    """
+    rows = np.asarray(X[:: max(1, -(-X.shape[0] // _MISSING_ROWS))], dtype=np.float64)
+    observed = ~np.isnan(rows)
+    n, n_features = rows.shape
+    mean = np.nanmean(rows, axis=0)
+    filled = np.where(observed, rows, mean)
+    covariance = np.cov(filled, rowvar=False).reshape(n_features, n_features)
+    for _ in range(_MISSING_EM_STEPS):
+        # A ridge keeps Sigma_oo invertible for a sample with nearly collinear (or
+        # constant) columns.
+        spread = np.trace(covariance) / n_features
+        ridge = 1e-6 * spread if spread > 0 else 1.0
+        sigma = covariance + ridge * np.eye(n_features)
+        scatter = np.zeros((n_features, n_features))
+        total = np.zeros(n_features)
+        for start in range(0, n, _SOLVE_ROWS):
+            x = rows[start : start + _SOLVE_ROWS]
+            o = observed[start : start + _SOLVE_ROWS].astype(np.float64)
+            # Sigma restricted to each row's observed block, identity on the missing one:
+            # one batched solve gives Sigma_oo^-1 (x_o - mean_o) with zeros elsewhere.
+            outer = o[:, :, None] * o[:, None, :]
+            system = sigma * outer + np.eye(n_features) * (1.0 - o)[:, None, :]
+            inverse = np.linalg.inv(system) * outer
+            centred = np.where(o > 0, x - mean, 0.0)
+            weights = (inverse @ centred[:, :, None])[:, :, 0]
+            conditional = mean + weights @ sigma
+            x_hat = np.where(o > 0, x, conditional)
+            # Conditional covariance of the missing block: Sigma - Sigma B Sigma there.
+            missing = 1.0 - o
+            explained = sigma @ inverse @ sigma
+            residual = (sigma - explained) * (missing[:, :, None] * missing[:, None, :])
+            scatter += x_hat.T @ x_hat + residual.sum(axis=0)
+            total += x_hat.sum(axis=0)
+        mean = total / n
+        covariance = scatter / n - np.outer(mean, mean)
+    covariance *= n / max(n - 1, 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    return Spectrum(mean=mean, eigenvalues=np.maximum(eigenvalues[order], 0.0),
+                    eigenvectors=eigenvectors[:, order], n_samples=X.shape[0])

@@ -135,6 +135,11 @@ class Prior(ABC):
         """A constraint on the batch's codes that training holds at zero; none here."""
         return None
 
+    def log_density(self, z: torch.Tensor) -> torch.Tensor | None:
+        """``log p(z)`` per row, up to a constant, for codes ``z``; None when the prior
+        has no density to climb (imputation then keeps the encoder's codes)."""
+        return None
+
     def init_encoder_output(self, bias: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         """Adjust the initial bias of the encoder's output layer; here: keep it."""
 
@@ -195,6 +200,9 @@ class StandardNormalPrior(_DiagonalGaussianPosterior, name="normal"):
     def kl_terms(self, posterior):
         return _gaussian_kl(*posterior[:2]), None
 
+    def log_density(self, z):
+        return -0.5 * z.square().sum(dim=-1)
+
     def sample(self, n_samples, n_latent, generator, device="cpu"):
         return torch.randn((n_samples, n_latent), generator=generator, device=device)
 
@@ -222,6 +230,9 @@ class LaplacePrior(_DiagonalGaussianPosterior, name="laplace"):
         )
         log_normaliser = math.log(2.0 * self.scale)
         return -_gaussian_entropy(log_var) + log_normaliser + expected_abs / self.scale, None
+
+    def log_density(self, z):
+        return -z.abs().sum(dim=-1) / self.scale
 
     def sample(self, n_samples, n_latent, generator, device="cpu"):
         # Inverse CDF: a uniform in (-1/2, 1/2) maps to a Laplace draw.

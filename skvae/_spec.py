@@ -36,6 +36,10 @@ class NetSpec:
     use_split: bool
     prior_settings: dict[str, Any] = field(default_factory=dict)
     likelihood_settings: dict[str, Any] = field(default_factory=dict)
+    # Whether the encoder reads the mask of observed entries (rows may hold NaN), and
+    # the share of observed entries training withholds from it.
+    reads_mask: bool = False
+    withheld_fraction: float = 0.0
 
     def __post_init__(self):
         for name in ("feature_mean", "feature_scale"):

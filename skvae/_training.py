@@ -136,6 +136,7 @@ def build_net(spec: NetSpec, settings: TrainingSettings, device, *,
             likelihood=spec.likelihood, likelihood_settings=spec.likelihood_settings,
             prior=spec.prior, prior_settings=spec.prior_settings,
             feature_mean=spec.feature_mean, feature_scale=spec.feature_scale, seed=spec.seed,
+            reads_mask=spec.reads_mask, withheld_fraction=spec.withheld_fraction,
         )
     rounds, round_steps, _ = training_budget(spec, settings)
     net = VAENet(

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     validate_parameter_constraints,
 )
 from sklearn.utils._set_output import _get_output_config
+from sklearn.utils.validation import _check_feature_names_in
 from skorch.callbacks import Callback
 
 from ._streaming import row_chunks
@@ -98,6 +99,12 @@ def check_callbacks(callbacks) -> list:
     return copy.deepcopy(list(callbacks))
 
 
+def feature_names_in(estimator, input_features):
+    """scikit-learn's input feature names of a fitted ``estimator`` (``x0, x1, ...``
+    without names)."""
+    return _check_feature_names_in(estimator, input_features)
+
+
 def output_container(estimator) -> str:
     """The container that ``set_output(transform=...)`` asked for: "default", "pandas"
     or "polars"."""
@@ -105,10 +112,15 @@ def output_container(estimator) -> str:
 
 
 def check_finite_in_chunks(X: np.ndarray) -> None:
-    """scikit-learn's check for NaN and infinity, one chunk of rows at a time: a
-    file-backed ``X`` is never resident as a whole (see ``_streaming``)."""
+    """scikit-learn's check for infinity (NaN marks a missing entry), one chunk of rows
+    at a time: a file-backed ``X`` is never resident as a whole (see ``_streaming``)."""
     for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
-        assert_all_finite(rows, input_name="X")
+        assert_all_finite(rows, allow_nan=True, input_name="X")
+
+
+def has_missing(X: np.ndarray) -> bool:
+    """Whether ``X`` holds a NaN (a missing entry), read one chunk at a time."""
+    return any(np.isnan(rows).any() for _, rows in row_chunks(X, _STATS_CHUNK_ROWS))
 
 
 def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,15 +133,26 @@ def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_samples, n_features = X.shape
     total = np.zeros(n_features)
     total_sq = np.zeros(n_features)
+    observed = np.zeros(n_features)
     largest = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
             chunk = rows.astype(np.float64)
+            # Missing entries (NaN) count as absent: statistics of the observed ones.
+            present = ~np.isnan(chunk)
+            chunk = np.where(present, chunk, 0.0)
+            observed += present.sum(axis=0)
             total += chunk.sum(axis=0)
             total_sq += np.square(chunk).sum(axis=0)
-            largest = max(largest, float(np.abs(chunk).max()))
-        mean = total / n_samples
-        variance = np.maximum(total_sq / n_samples - np.square(mean), 0.0)
+            largest = max(largest, float(np.abs(chunk).max(initial=0.0)))
+        empty = np.flatnonzero(observed == 0)
+        if empty.size:
+            raise ValueError(
+                f"X has no observed value in column(s) {empty[:10].tolist()}: a column "
+                "that is entirely missing (NaN) cannot be modelled; drop it before fitting."
+            )
+        mean = total / observed
+        variance = np.maximum(total_sq / observed - np.square(mean), 0.0)
     if not (np.all(np.isfinite(variance)) and largest < _FLOAT32_SQRT_MAX):
         raise ValueError(
             f"X contains values too large to standardise without overflow (largest "

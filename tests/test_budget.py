@@ -143,11 +143,14 @@ def test_a_large_memmap_trains_on_a_sample_of_its_rows(tmp_path, X, monkeypatch)
     assert np.allclose(vae.net_.module_.feature_mean.numpy(), X.mean(axis=0), atol=1e-5)
 
 
-def test_nan_in_a_memmap_is_named(tmp_path, X):
+def test_infinity_in_a_memmap_is_named_and_nan_is_missing(tmp_path, X):
     X = X.copy()
-    X[7, 2] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    X[7, 2] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
         VAETransformer(**FAST).fit(_write_memmap(tmp_path / "rows.f32", X))
+    X[7, 2] = np.nan
+    vae = VAETransformer(**FAST).fit(_write_memmap(tmp_path / "holes.f32", X))
+    assert vae._net_spec_.reads_mask
 
 
 def test_a_copy_on_write_memmap_keeps_its_changes(tmp_path, X):

@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import (
 )
 from skorch.callbacks import LRScheduler
 
-from skvae import VAETransformer
+from skvae import VAEImputer, VAETransformer
 
 from .conftest import FAST
 
@@ -29,8 +29,11 @@ ESTIMATORS = [
     VAETransformer(n_components="auto", random_state=0, **FAST),
     VAETransformer(n_components=1, random_state=0,
                    callbacks=[("lr", LRScheduler("StepLR", step_size=2, gamma=0.5))], **FAST),
+    VAETransformer(n_components=1, handle_missing="learn", random_state=0, **FAST),
+    VAEImputer(VAETransformer(n_components=1, random_state=0, **FAST)),
 ]
-IDS = ["mlp", "early_stopping", "linear", "laplace", "spike_slab", "auto", "callbacks"]
+IDS = ["mlp", "early_stopping", "linear", "laplace", "spike_slab", "auto", "callbacks",
+       "learn_missing", "imputer"]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_array_equal
@@ -117,6 +117,7 @@ def assert_unchanged(X, before) -> None:
 # ------------------------------------------------------------------ strategies
 
 LAYOUTS = ("C", "F", "column_view", "row_view", "read_only", "dataframe", "mixed_dataframe")
+FRAME_LAYOUTS = ("dataframe", "mixed_dataframe")
 
 # Up to 1e13: with entries up to 10 in magnitude the spread stays inside the supported
 # 1e-15 .. 1e15 (see test_data_of_any_magnitude_inside_the_limits_fits).
@@ -225,6 +226,9 @@ def fitted_model(n_features: int, dtype: str = "float64") -> VAETransformer:
 @given(case=data_sets(), data=st.data())
 def test_valid_data_gives_finite_outputs_of_the_documented_shape_and_dtype(case, data):
     X, n_features = case
+    # A frame's bool columns are binary columns of a mixed table, which returns a table
+    # of the frame's types (tests/test_columns.py); arrays of bools are numbers here.
+    assume(not any(str(t).lower() in ("bool", "boolean") for t in getattr(X, "dtypes", ())))
     n_rows = len(X)
     n_components = data.draw(st.integers(1, n_features) | st.just("auto"), "n_components")
     prior = data.draw(st.sampled_from(["normal", "laplace", "spike_slab"]), "prior")
@@ -291,7 +295,10 @@ def test_partial_fit_on_a_stream_of_chunks(data, n_features, n_components):
         dtype = data.draw(st.sampled_from(DTYPES), "dtype")
         n_rows = data.draw(st.integers(1, 6), "n_rows")
         values = data.draw(base_values(n_rows, n_features, dtype))
-        chunk = lay_out(as_dtype(values, dtype), data.draw(st.sampled_from(LAYOUTS), "layout"))
+        layout = data.draw(st.sampled_from(LAYOUTS), "layout")
+        # A frame of bools is a table of binary columns: a different model (test_columns).
+        assume(dtype != "bool" or layout not in FRAME_LAYOUTS)
+        chunk = lay_out(as_dtype(values, dtype), layout)
         if i > 0 and isinstance(chunk, pd.DataFrame):
             chunk = chunk.to_numpy()  # the first chunk's names (if any) are the model's
         before = snapshot(chunk)
@@ -466,6 +473,15 @@ def test_nan_and_infinity_are_refused_clearly(data, dtype, bad, layout, method):
         call = getattr(VAETransformer(**TINY), method)
     else:
         call = getattr(fitted_model(3), method)
+    if np.isnan(bad) and method in ("fit", "partial_fit", "fit_transform"):
+        # NaN is a missing entry: a model learns from the rest, unless a column holds
+        # nothing else.
+        try:
+            call(X)
+        except ValueError as error:
+            assert_clear_error(error, "no observed value")
+        assert_unchanged(X, before)
+        return
     with pytest.raises(ValueError) as caught:
         call(X)
     assert_clear_error(caught.value, "NaN" if np.isnan(bad) else "infinity")

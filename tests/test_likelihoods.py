@@ -19,12 +19,17 @@ from skvae._likelihoods import (
 
 from .conftest import FAST
 
+# Likelihoods whose settings describe the columns: an example for three features.
+EXAMPLE_SETTINGS = {"mixed": {"groups": [["numeric", 0, 1], ["categorical", 1, 2]],
+                              "numeric_scale": [2.0]}}
+
 
 @pytest.mark.parametrize("name", sorted(LIKELIHOODS))
 def test_every_likelihood_keeps_the_contract(name):
     cls = LIKELIHOODS[name]
     assert issubclass(cls, Likelihood) and cls.name == name
-    likelihood = cls(data_scale=2.0).eval()
+    settings = EXAMPLE_SETTINGS.get(name, {})
+    likelihood = cls(data_scale=2.0, **settings).eval()
     n_features = 3
     width = cls.output_width(n_features)
     out = torch.randn(5, width)
@@ -36,7 +41,7 @@ def test_every_likelihood_keeps_the_contract(name):
     assert likelihood.mean(decoded).shape == (5, n_features)
     draws = [likelihood.sample(decoded, torch.Generator().manual_seed(0)) for _ in range(2)]
     assert draws[0].shape == (5, n_features) and torch.equal(draws[0], draws[1])
-    assert likelihood.settings() == {}
+    assert likelihood.settings() == settings
 
 
 def test_a_likelihood_without_its_methods_cannot_be_made():
