@@ -48,6 +48,8 @@ class Likelihood(nn.Module, ABC):
 
     name: str = ""
     starts_from_ppca = False
+    # Whether that PPCA is fitted to the rows in their units or standardised.
+    ppca_on_standardised_rows = False
     # Whether log_prob leaves missing entries out (see ``observed_entries``): a
     # likelihood without it cannot be fitted on rows with NaN.
     supports_missing = False
@@ -283,6 +285,12 @@ class MixedLikelihood(Likelihood, name="mixed"):
     supports_missing = True
     min_variance = 1e-6
     momentum = GaussianLikelihood.momentum
+    # Training starts from PPCA of the standardised one-hot table: exact for the numeric
+    # columns (the shared variance is in standardised units); for the others the linear
+    # prediction of a standardised indicator becomes a logit offset from the marginal,
+    # a start pointing the right way that training then corrects.
+    starts_from_ppca = True
+    ppca_on_standardised_rows = True
 
     def __init__(self, data_scale: float = 1.0, groups=(), numeric_scale=()):
         super().__init__()
@@ -299,6 +307,12 @@ class MixedLikelihood(Likelihood, name="mixed"):
 
     def settings(self) -> dict:
         return {"groups": self.groups, "numeric_scale": self.numeric_scale}
+
+    def set_noise_variance(self, noise: float) -> float:
+        """Start from a known noise variance, in standardised units."""
+        noise = max(noise, self.min_variance)
+        self.variance.fill_(noise)
+        return noise
 
     def unstandardise(self, out, feature_mean, feature_scale):
         """Numeric columns in data units; logits and log rates offset by the marginal

@@ -162,19 +162,22 @@ class VAEModule(nn.Module):
         return (self.decode(z), *posterior)
 
     @torch.no_grad()
-    def start_from_ppca(self, solution: PPCASolution) -> None:
+    def start_from_ppca(self, solution: PPCASolution, standardised: bool = False) -> None:
         """Set the linear paths and the noise to probabilistic PCA's maximum-likelihood
         model (see ``_ppca``); with zero residuals the module then *is* that model, and
         its exact posterior is what the encoder outputs.
 
         The decoder predicts standardised values and the encoder reads them, so the
-        data-unit solution is rescaled by the feature statistics. Components whose
-        variance does not exceed the noise get zero loadings and the prior as posterior.
+        data-unit solution is rescaled by the feature statistics (a ``standardised``
+        solution is used as it is). Components whose variance does not exceed the noise
+        get zero loadings and the prior as posterior.
         """
         if not (isinstance(self.encoder, LinearPlusMLP)
                 and isinstance(self.decoder, LinearPlusMLP)):
             raise TypeError("start_from_ppca needs LinearPlusMLP encoder and decoder.")
         mean_f, scale_f = self.feature_mean.double(), self.feature_scale.double()
+        if standardised:
+            mean_f, scale_f = torch.zeros_like(mean_f), torch.ones_like(scale_f)
         noise = self.likelihood.set_noise_variance(solution.noise_variance)
         variance = np.maximum(solution.explained_variance, noise)
         loading = torch.as_tensor(np.sqrt(variance - noise))

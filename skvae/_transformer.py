@@ -542,9 +542,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             likelihood_settings = layout.likelihood_settings(feature_scale)
         # The covariance spectrum: for the PPCA start, and for choosing the width like PCA.
         found = None
+        standardised = LIKELIHOODS[likelihood].ppca_on_standardised_rows
         if first_call and (LIKELIHOODS[likelihood].starts_from_ppca
                            or not isinstance(self.n_components, Integral)):
-            found = spectrum_with_missing(X) if missing else spectrum(X, feature_mean)
+            rows = (X - feature_mean) / feature_scale if standardised else X
+            found = (spectrum_with_missing(rows) if missing
+                     else spectrum(rows, np.zeros_like(feature_mean) if standardised
+                                   else feature_mean))
         n_latent, select_active = self._latent_width(X.shape, found)
         settings = self._training_settings(select_active)
 
@@ -572,7 +576,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             net = _training.build_net(spec, settings, device, incremental=incremental)
             if net.module_.likelihood.starts_from_ppca:
                 net.module_.start_from_ppca(ppca_solution(
-                    found, n_latent, n_loaded="mle" if select_active else None))
+                    found, n_latent, n_loaded="mle" if select_active else None),
+                    standardised=standardised)
             weights_before, samples_seen = None, 0
         else:
             net = self.net_
