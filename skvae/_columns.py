@@ -51,6 +51,18 @@ def _as_pandas(X):
     return None
 
 
+def as_table(X):
+    """A pandas frame for a pandas or polars frame, else a float array."""
+    frame = _as_pandas(X)
+    return frame if frame is not None else np.asarray(X, dtype=np.float64)
+
+
+def missing_mask(table) -> np.ndarray:
+    """Where a table (``as_table``'s) has missing entries."""
+    return _is_missing(np.asarray(table, dtype=object)) if hasattr(table, "mask") \
+        else np.isnan(table)
+
+
 def needs_layout(X, column_types) -> bool:
     """Whether ``X`` needs a column layout: declared types, or a frame with columns that
     are not plain numbers."""
