@@ -35,7 +35,7 @@ imputers = {
     "mean": SimpleImputer(),
     "KNN": KNNImputer(),
     "iterative": IterativeImputer(max_iter=10, random_state=0),
-    "VAE": VAEImputer(VAETransformer(n_components="auto", random_state=0)),
+    "VAE": VAEImputer(random_state=0),
 }
 errors = {}
 for name, imputer in imputers.items():
