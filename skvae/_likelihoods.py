@@ -308,11 +308,8 @@ class MixedLikelihood(Likelihood, name="mixed"):
     def settings(self) -> dict:
         return {"groups": self.groups, "numeric_scale": self.numeric_scale}
 
-    def set_noise_variance(self, noise: float) -> float:
-        """Start from a known noise variance, in standardised units."""
-        noise = max(noise, self.min_variance)
-        self.variance.fill_(noise)
-        return noise
+    # The same start as the Gaussian's, with the variance in standardised units.
+    set_noise_variance = GaussianLikelihood.set_noise_variance
 
     def unstandardise(self, out, feature_mean, feature_scale):
         """Numeric columns in data units; logits and log rates offset by the marginal
