@@ -103,6 +103,13 @@ class VAEModule(nn.Module):
         Per-feature location and spread of the training data. The encoder sees
         standardised rows, and the decoder predicts in standardised units that the
         likelihood maps back, so training behaves the same whatever the units of the data.
+    reads_mask : bool, default=False
+        Whether rows may hold NaN for missing entries: the encoder then also reads the
+        mask of observed entries (``encoder_input``), and the likelihood leaves the
+        missing ones out.
+    withheld_fraction : float, default=0.0
+        Share of observed entries that training withholds from such an encoder (see
+        ``VAENet.infer``).
 
     Notes
     -----
