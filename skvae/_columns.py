@@ -11,6 +11,7 @@ table's own column types and category labels.
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils import check_array
 
 KINDS = ("numeric", "binary", "categorical", "count")
 
@@ -52,15 +53,19 @@ def _as_pandas(X):
 
 
 def as_table(X):
-    """A pandas frame for a pandas or polars frame, else a float array."""
+    """A pandas frame for a pandas or polars frame, else a dense 2D array (scikit-learn's
+    error for sparse or 1D input)."""
     frame = _as_pandas(X)
-    return frame if frame is not None else np.asarray(X, dtype=np.float64)
+    if frame is not None:
+        return frame
+    return check_array(X, dtype=None, ensure_all_finite=False, input_name="X")
 
 
 def missing_mask(table) -> np.ndarray:
     """Where a table (``as_table``'s) has missing entries."""
-    return _is_missing(np.asarray(table, dtype=object)) if hasattr(table, "mask") \
-        else np.isnan(table)
+    if hasattr(table, "mask") or table.dtype == object:
+        return _is_missing(np.asarray(table, dtype=object))
+    return np.isnan(table)
 
 
 def needs_layout(X, column_types) -> bool:
@@ -355,7 +360,7 @@ def _restore_dtype(series, column: Column, pd):
     try:
         if dtype.startswith(("int", "uint", "Int", "UInt")) or dtype == "bool":
             return series.astype(dtype if dtype != "bool" else bool)
-        if dtype in ("object", "str", "string"):
+        if dtype == "object":
             return series.astype(object)
         return series.astype(dtype)
     except (TypeError, ValueError):
