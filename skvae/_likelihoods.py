@@ -148,23 +148,7 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
 
     def log_prob(self, x, decoded):
         x, observed = self.observed_entries(x)
-        squared_error = (x - decoded).square()
-        if observed is not None:
-            squared_error = squared_error * observed
-        if self.training:
-            # The batch optimum; no gradient flows through it, none is needed: at the
-            # optimum the derivative with respect to the scale is zero.
-            count = squared_error.numel() if observed is None else observed.sum().clamp(min=1)
-            variance = (squared_error.detach().sum() / count).clamp(min=self.min_variance)
-            self.variance.lerp_(variance, self.momentum)
-        else:
-            variance = self.variance
-        constant = torch.log(variance) + _LOG_2PI
-        if observed is None:
-            per_feature = squared_error / variance + constant
-        else:
-            per_feature = squared_error / variance + constant * observed
-        return -0.5 * per_feature.sum(dim=-1)
+        return _calibrated_normal_log_prob(self, (x - decoded).square(), observed)
 
     def mean(self, decoded):
         return decoded
@@ -174,6 +158,30 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
             decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
         )
         return decoded + self.scale() * noise
+
+
+def _calibrated_normal_log_prob(likelihood, squared_error, observed, log_scale_term=0.0):
+    """Per-row Gaussian log-density of entries with ``squared_error`` (NaN-free), under
+    the one shared variance that ``likelihood.variance`` holds; in training that is the
+    batch's closed-form optimum (see ``GaussianLikelihood``), which the buffer follows.
+    ``observed`` (or None) leaves missing entries out; ``log_scale_term`` is added to
+    each entry's constant (twice a column's log scale, for units of its own)."""
+    if observed is not None:
+        squared_error = squared_error * observed
+    if likelihood.training:
+        # The batch optimum; no gradient flows through it, none is needed: at the
+        # optimum the derivative with respect to the scale is zero.
+        count = squared_error.numel() if observed is None else observed.sum().clamp(min=1)
+        variance = (squared_error.detach().sum() / count).clamp(min=likelihood.min_variance)
+        likelihood.variance.lerp_(variance, likelihood.momentum)
+    else:
+        variance = likelihood.variance
+    constant = torch.log(variance) + _LOG_2PI + log_scale_term
+    if observed is None:
+        per_entry = squared_error / variance + constant
+    else:
+        per_entry = squared_error / variance + constant * observed
+    return -0.5 * per_entry.sum(dim=-1)
 
 
 class BernoulliLikelihood(Likelihood, name="bernoulli"):
@@ -327,17 +335,8 @@ class MixedLikelihood(Likelihood, name="mixed"):
         scale = self.log_scale.exp()
         error = ((x[:, index] - decoded[:, index]) / scale).square()
         seen = None if observed is None else observed[:, index]
-        if seen is not None:
-            error = error * seen
-        if self.training:
-            count = error.numel() if seen is None else seen.sum().clamp(min=1)
-            variance = (error.detach().sum() / count).clamp(min=self.min_variance)
-            self.variance.lerp_(variance, self.momentum)
-        else:
-            variance = self.variance
-        constant = torch.log(variance) + _LOG_2PI + 2.0 * self.log_scale
-        per_entry = error / variance + (constant if seen is None else constant * seen)
-        return -0.5 * per_entry.sum(dim=-1)
+        # In the columns' own units: each entry's density carries its column's scale.
+        return _calibrated_normal_log_prob(self, error, seen, 2.0 * self.log_scale)
 
     def log_prob(self, x, decoded):
         x, observed = self.observed_entries(x)
