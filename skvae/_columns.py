@@ -68,31 +68,29 @@ def missing_mask(table) -> np.ndarray:
     return np.isnan(table)
 
 
+def _inferred_kinds(X) -> dict[str, str]:
+    """Name -> inferred kind of each column of a pandas or polars frame; empty for an
+    array, and for a polars frame of numbers (which is then not converted)."""
+    if _frame_kind(X) == "polars" and all(dtype.is_numeric() for dtype in X.schema.values()):
+        return {}
+    frame = _as_pandas(X)
+    if frame is None:
+        return {}
+    import pandas as pd
+
+    return {str(c): _inferred_kind(frame[c], pd) for c in frame.columns}
+
+
 def needs_layout(X, column_types) -> bool:
     """Whether ``X`` needs a column layout: declared types, or a frame with columns that
     are not plain numbers."""
-    if column_types is not None:
-        return True
-    if _frame_kind(X) == "polars":
-        return not all(dtype.is_numeric() for dtype in X.schema.values())
-    frame = _as_pandas(X)
-    if frame is None:
-        return False
-    import pandas as pd
-
-    return any(_inferred_kind(frame[c], pd) != "numeric" for c in frame.columns)
+    return column_types is not None or any(
+        kind != "numeric" for kind in _inferred_kinds(X).values())
 
 
 def check_numeric_columns(X) -> None:
     """For a model of numbers: a clear error for a frame with text or category columns."""
-    if _frame_kind(X) == "polars" and all(dtype.is_numeric() for dtype in X.schema.values()):
-        return
-    frame = _as_pandas(X)
-    if frame is None:
-        return
-    import pandas as pd
-
-    other = [str(c) for c in frame.columns if _inferred_kind(frame[c], pd) == "categorical"]
+    other = [name for name, kind in _inferred_kinds(X).items() if kind == "categorical"]
     if other:
         raise ValueError(
             f"Column(s) {other[:5]} hold categories, but this model was fitted on a table "
