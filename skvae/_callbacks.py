@@ -6,9 +6,7 @@ import math
 import re
 import sys
 import time
-from copy import deepcopy
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
 
@@ -42,36 +40,25 @@ class EpochTermAverages(Callback):
                 net.history.record(key, total / rows)
 
 
-# The held-out rows are used twice: the even ones choose the best epoch, the odd ones
-# then test it against the start. Testing on the rows that chose it would favour it.
-SELECTION, CONFIRMATION = slice(0, None, 2), slice(1, None, 2)
+# The held-out rows are used twice: the even ones choose the best epoch (``valid_elbo``),
+# the odd ones then test it against the start (``_selection``): testing on the rows that
+# chose it would favour it.
+SELECTION = slice(0, None, 2)
 
 
 class HeldOutELBO(Callback):
     """Record ``valid_elbo``, the mean ``beta=1`` ELBO (nats per row) of the held-out rows
-    that choose the best epoch (``SELECTION``), after every epoch; keep the per-row
-    values of all held-out rows from before the first epoch of the call (``start_rows_``)
-    and from the latest epoch (``rows_``) for ``KeepBestOnHeldOut``."""
-
-    def on_train_begin(self, net, **kwargs):
-        self.start_rows_ = self.rows_ = None
-
-    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
-        if self.start_rows_ is None and dataset_valid is not None:
-            self.start_rows_ = self._elbo_rows(net, dataset_valid)
+    that choose the best epoch (``SELECTION``), after every epoch."""
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
-        if dataset_valid is not None:
-            self.rows_ = self._elbo_rows(net, dataset_valid)
-            net.history.record("valid_elbo", float(self.rows_[SELECTION].mean()))
-
-    @staticmethod
-    def _elbo_rows(net, dataset) -> np.ndarray:
+        if dataset_valid is None:
+            return
         # Eval mode: the next training batch switches the module back (_set_training).
         net.module_.eval()
         with torch.inference_mode():
-            rows = [elbo(net.module_, x).double().cpu() for x, _ in net.get_iterator(dataset)]
-        return torch.cat(rows).numpy()
+            rows = torch.cat([elbo(net.module_, x).double().cpu()
+                              for x, _ in net.get_iterator(dataset_valid)])
+        net.history.record("valid_elbo", float(rows[SELECTION].mean()))
 
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
@@ -157,8 +144,14 @@ class BudgetProgress(Callback):
 
 
 class PatienceAfterWarmUp(EarlyStopping):
-    """skorch's ``EarlyStopping`` on the training loss, idle for the first ``grace_epochs``
-    epochs of a fit: while the KL term warms up the loss measures a changing objective."""
+    """skorch's ``EarlyStopping``, idle for the first ``grace_epochs`` epochs of a fit:
+    while the KL term warms up the loss measures a changing objective.
+
+    On the held-out ELBO (``valid_elbo``, with ``load_best``) it stops when the trained
+    path has not beaten its own best for ``patience`` epochs and restores that best; the
+    weights from before training are no candidate here, so a path that first dips below
+    the start and then climbs above it runs its course. Whether the best epoch beats the
+    start is decided once, at the end, on all held-out rows (``_selection``)."""
 
     def __init__(self, *args, grace_epochs: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -167,67 +160,3 @@ class PatienceAfterWarmUp(EarlyStopping):
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) > self.grace_epochs:
             super().on_epoch_end(net, **kwargs)
-
-
-class KeepBestOnHeldOut(EarlyStopping):
-    """Early stopping on ``valid_elbo`` that keeps only what the held-out rows call better.
-
-    The weights from before training (for a Gaussian model, probabilistic PCA's solution)
-    are the first candidate: training must beat their held-out ELBO by ``tol`` to count as
-    an improvement, and stops after ``patience`` epochs without one. At the end the best
-    epoch's weights are kept only if their per-row gain over the start is significant on
-    the other half of the held-out rows (``CONFIRMATION``, which did not choose the
-    epoch): its mean must exceed ``z`` standard errors, the paired test of the two models
-    on the same rows. Otherwise the start comes back. On small tables a handful of held-out rows
-    would otherwise let noise pass for progress. In the first ``grace_epochs`` epochs (the
-    KL warm-up, when the training objective is not yet the ELBO) no epoch counts as a miss.
-    """
-
-    def __init__(self, patience, tol, z, grace_epochs=0):
-        super().__init__(monitor="valid_elbo", lower_is_better=False, patience=patience,
-                         threshold=tol, threshold_mode="abs", load_best=True, sink=print)
-        self.z = z
-        self.grace_epochs = grace_epochs
-
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
-        self.start_weights_ = deepcopy(net.module_.state_dict())
-        self.best_rows_ = None
-
-    def on_epoch_end(self, net, **kwargs):
-        recorder = dict(net.callbacks_)["valid_elbo"]
-        if self.best_model_weights_ is None:
-            # Before the first improvement the start is the best there is.
-            self.best_model_weights_ = self.start_weights_
-            self.dynamic_threshold_ = self._calc_new_threshold(
-                recorder.start_rows_[SELECTION].mean())
-        best_before = self.best_epoch_
-        try:
-            if len(net.history) > self.grace_epochs:
-                super().on_epoch_end(net, **kwargs)
-            elif self._is_score_improved(net.history[-1, self.monitor]):
-                # In the KL warm-up a better epoch is kept, but none counts as a miss.
-                self.dynamic_threshold_ = self._calc_new_threshold(net.history[-1, self.monitor])
-                self.best_epoch_ = net.history[-1, "epoch"]
-                self.best_model_weights_ = deepcopy(net.module_.state_dict())
-        finally:
-            if self.best_epoch_ != best_before:
-                self.best_rows_ = recorder.rows_
-
-    def on_train_end(self, net, **kwargs):
-        recorder = dict(net.callbacks_)["valid_elbo"]
-        if self.best_rows_ is not None and not self._significant(
-            (self.best_rows_ - recorder.start_rows_)[CONFIRMATION]
-        ):
-            self.best_epoch_, self.best_model_weights_ = 0, self.start_weights_
-            self._sink("Keeping the weights from before training: the held-out gain of "
-                       "the best epoch is within noise.", verbose=net.verbose)
-        super().on_train_end(net, **kwargs)
-
-    def _significant(self, gain: np.ndarray) -> bool:
-        if len(gain) < 2:
-            return False
-        standard_error = gain.std(ddof=1) / math.sqrt(len(gain))
-        return gain.mean() > self.z * standard_error
-
-

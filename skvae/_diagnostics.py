@@ -20,6 +20,8 @@ _DIAGNOSTIC_ROWS = 131072
 
 # Training rows (evenly spaced) on which the round-trip gain of the codes is measured.
 _GAIN_ROWS = 8192
+# Round-trip slopes below this (a gain above 10^6) mark a component that carries nothing.
+_MIN_SLOPE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,25 @@ def round_trip_gain(inference, X: np.ndarray, n_features: int) -> np.ndarray:
     ``j`` by ``1 - s_j**2`` (its posterior variance). Decoding ``gain * Z`` undoes that,
     and for PPCA gives exactly PCA's reconstruction, the projection.
     """
-    rows = X[:: max(1, X.shape[0] // _GAIN_ROWS)][:_GAIN_ROWS]
+    rows = X[evenly_spaced(X.shape[0], _GAIN_ROWS)]
     every_component = np.arange(inference.n_latent)
     codes = inference.codes(rows, every_component, np.float64)
     again = inference.codes(inference.decode(codes, n_features), every_component, np.float64)
     energy = np.square(codes).sum(axis=0)
-    slope = np.where(energy > 0, (again * codes).sum(axis=0) / np.maximum(energy, 1e-300), 1.0)
-    return 1.0 / np.clip(slope, 0.1, 10.0)
+    slope = (again * codes).sum(axis=0) / np.maximum(energy, 1e-300)
+    # No clip: a component whose variance is barely above the noise has a slope near
+    # zero and a large gain, which is what it takes to decode as PCA does. A component
+    # that carries nothing (codes all zero, or a round trip that does not come back)
+    # decodes as it is.
+    return np.where((energy > 0) & (slope > _MIN_SLOPE), 1.0 / np.maximum(slope, _MIN_SLOPE),
+                    1.0)
+
+
+def evenly_spaced(n_rows: int, n_wanted: int) -> np.ndarray:
+    """Indices of at most ``n_wanted`` rows spread evenly over ``n_rows`` rows."""
+    if n_rows <= n_wanted:
+        return np.arange(n_rows)
+    return np.linspace(0, n_rows - 1, n_wanted).round().astype(np.intp)
 
 
 @dataclass(frozen=True)

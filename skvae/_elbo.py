@@ -1,6 +1,8 @@
 """The evidence lower bound: the training criterion, and the deterministic per-row ELBO
 that scores, held-out checks and ``score_samples`` report."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -9,17 +11,17 @@ from torch import nn
 _ELBO_NOISE_DRAWS = 16
 
 
-def _balanced_noise(prior, n_latent: int) -> tuple[torch.Tensor, ...]:
-    """``_ELBO_NOISE_DRAWS`` posterior noise draws of shape ``(draws, 1, n_latent)``,
-    drawn on the CPU from a fixed seed so that every device gets the same ones.
+def _balanced_noise(prior, n_latent: int, n_draws: int = _ELBO_NOISE_DRAWS,
+                    seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """``n_draws`` (even) posterior noise draws of shape ``(draws, 1, n_latent)``,
+    drawn on the CPU from a fixed ``seed`` so that every device gets the same ones.
 
     Antithetic (each draw comes with its negative) and with the Gaussian part scaled to
     unit mean square per component: the draws' mean and variance are exact, so the
     expected log-likelihood of a decoder that is linear in the code (probabilistic PCA's)
     is computed exactly, and the ELBO of the PPCA start equals PCA's log-likelihood.
     """
-    half = prior.noise((_ELBO_NOISE_DRAWS // 2, 1, n_latent),
-                       torch.Generator().manual_seed(0))
+    half = prior.noise((n_draws // 2, 1, n_latent), torch.Generator().manual_seed(seed))
     gaussian, *rest = (torch.cat([part, -part]) for part in half)
     gaussian = gaussian / gaussian.square().mean(dim=0, keepdim=True).sqrt()
     return (gaussian, *rest)
@@ -118,3 +120,37 @@ def elbo(module, x: torch.Tensor, posterior: tuple | None = None) -> torch.Tenso
     log_lik = module.likelihood.log_prob(x.repeat(_ELBO_NOISE_DRAWS, 1), decoded)
     expected_log_lik = log_lik.reshape(_ELBO_NOISE_DRAWS, len(x)).mean(dim=0)
     return expected_log_lik - prior.kl(posterior).sum(dim=-1)
+
+
+# Draws decoded together by ``importance_weighted_bound``: bounds the temporaries at
+# ``_IW_CHUNK`` times a batch's activations, whatever the number of draws.
+_IW_CHUNK = 16
+
+
+def importance_weighted_bound(module, x: torch.Tensor, n_draws: int,
+                              posterior: tuple | None = None) -> torch.Tensor | None:
+    """Per-row importance-weighted bound on ``log p(x)`` (Burda et al. 2016), in nats:
+    ``log mean_k p(x, z_k) / q(z_k | x)`` over ``n_draws`` posterior draws, the same
+    antithetic draws for every row, so that it is deterministic and row-wise.
+
+    It lies between the ELBO and ``log p(x)`` and tightens as ``n_draws`` grows; where the
+    posterior is exact (probabilistic PCA's start) every draw's weight is ``p(x)`` and the
+    bound is the exact log-likelihood at any ``n_draws``. None when the prior has no
+    importance weight (``Prior.log_weight``).
+    """
+    prior, n_latent = module.prior, module.n_latent
+    if posterior is None:
+        posterior = module.encode(x)
+    noise = tuple(part.to(x.device) for part in _balanced_noise(prior, n_latent, n_draws, 1))
+    log_weights = []
+    for start in range(0, n_draws, _IW_CHUNK):
+        chunk = tuple(part[start : start + _IW_CHUNK] for part in noise)
+        weight = prior.log_weight(posterior, chunk)
+        if weight is None:
+            return None
+        z = prior.draw(posterior, chunk)
+        draws = len(chunk[0])
+        decoded = module.decode(z.reshape(-1, n_latent))
+        log_lik = module.likelihood.log_prob(x.repeat(draws, 1), decoded)
+        log_weights.append(log_lik.reshape(draws, len(x)).double() + weight.double())
+    return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(n_draws)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._elbo import elbo
+from ._elbo import elbo, importance_weighted_bound
 from ._module import LinearPlusMLP
 from ._streaming import release
 
@@ -198,6 +198,19 @@ class Inference:
         posterior = self.posterior_fn()
         return self.map_batches(
             X, lambda x: elbo(self.module, x, posterior(x)), 1, np.float64).ravel()
+
+    def log_likelihood_bound(self, X: np.ndarray, n_draws: int) -> np.ndarray:
+        """Per-row importance-weighted bound on ``log p(x)`` in nats with ``n_draws``
+        draws (``_elbo.importance_weighted_bound``); the ELBO where the prior has no
+        importance weight."""
+        posterior = self.posterior_fn()
+
+        def bound(x):
+            found = posterior(x)
+            tight = importance_weighted_bound(self.module, x, n_draws, found)
+            return elbo(self.module, x, found) if tight is None else tight
+
+        return self.map_batches(X, bound, 1, np.float64).ravel()
 
 
 # Iterations per batch when imputation refines codes on the observed entries: L-BFGS in

@@ -169,7 +169,8 @@ class VAEModule(nn.Module):
         return (self.decode(z), *posterior)
 
     @torch.no_grad()
-    def start_from_ppca(self, solution: PPCASolution, standardised: bool = False) -> None:
+    def start_from_ppca(self, solution: PPCASolution, standardised: bool = False,
+                        posterior_variance: float | None = None) -> None:
         """Set the linear paths and the noise to probabilistic PCA's maximum-likelihood
         model (see ``_ppca``); with zero residuals the module then *is* that model, and
         its exact posterior is what the encoder outputs.
@@ -178,6 +179,16 @@ class VAEModule(nn.Module):
         data-unit solution is rescaled by the feature statistics (a ``standardised``
         solution is used as it is). Components whose variance does not exceed the noise
         get zero loadings and the prior as posterior.
+
+        With ``posterior_variance``, the same subspace with precise codes instead, where
+        training begins: each loaded component's code is its whitened projection (unit
+        variance over the rows) with that posterior variance, and its loading
+        ``sqrt(explained variance)``, so that decoding a code gives back the projection,
+        PCA's reconstruction. PPCA's exact posterior is as broad as the noise makes it:
+        on near-isotropic data (a standardised table, whose eigenvalues are all near
+        one) a component's posterior mean is shrunk almost to zero and its posterior is
+        nearly the prior, so a nonlinear decoder has nothing precise to learn from and
+        training stays at PPCA.
         """
         if not (isinstance(self.encoder, LinearPlusMLP)
                 and isinstance(self.decoder, LinearPlusMLP)):
@@ -186,17 +197,24 @@ class VAEModule(nn.Module):
         if standardised:
             mean_f, scale_f = torch.zeros_like(mean_f), torch.ones_like(scale_f)
         noise = self.likelihood.set_noise_variance(solution.noise_variance)
-        variance = np.maximum(solution.explained_variance, noise)
-        loading = torch.as_tensor(np.sqrt(variance - noise))
-        variance = torch.as_tensor(variance)
+        variance = torch.as_tensor(np.maximum(solution.explained_variance, noise))
+        loading = (variance - noise).sqrt()
+        log_var = torch.log(noise / variance)
+        to_code = loading / variance  # PPCA's posterior mean per unit of projection
+        if posterior_variance is not None:
+            loaded = loading > 0
+            loading = torch.where(loaded, variance.sqrt(), loading)
+            to_code = torch.where(loaded, 1.0 / variance.sqrt(), to_code)
+            log_var = torch.where(loaded, log_var.clamp(max=math.log(posterior_variance)),
+                                  log_var)
         components = torch.as_tensor(solution.components)  # (k, n_features)
         offset = torch.as_tensor(solution.mean) - mean_f
         # Decoder: x = mean + components.T @ (loading * z), in standardised units.
         self.decoder.linear.weight.copy_(components.t() * loading / scale_f[:, None])
         self.decoder.linear.bias.copy_(offset / scale_f)
-        # Encoder: posterior mean (loading / variance) * components @ (x - mean), where
-        # x = feature_mean + feature_scale * (standardised x); variance noise / variance.
-        to_mean = components * (loading / variance)[:, None]
+        # Encoder: posterior mean to_code * components @ (x - mean), where
+        # x = feature_mean + feature_scale * (standardised x).
+        to_mean = components * to_code[:, None]
         k = self.n_latent
         weight, bias = self.encoder.linear.weight, self.encoder.linear.bias
         n = len(mean_f)
@@ -204,7 +222,7 @@ class VAEModule(nn.Module):
         weight[:k, :n] = to_mean * scale_f
         bias[:k] = -(to_mean @ offset)
         weight[k : 2 * k] = 0.0
-        bias[k : 2 * k] = torch.log(noise / variance)
+        bias[k : 2 * k] = log_var
         weight[2 * k :] = 0.0  # further posterior parameters keep the prior's bias
 
 

@@ -27,6 +27,8 @@ _LOG_VAR_BOUNDS = (-30.0, 20.0)
 # data, whose codes the linear path would otherwise carry along to any size.
 _MEAN_BOUND = 1e3
 
+_LOG_2PI = math.log(2.0 * math.pi)
+
 # name -> class, filled by Prior.__init_subclass__.
 PRIORS: dict[str, type["Prior"]] = {}
 
@@ -140,6 +142,13 @@ class Prior(ABC):
         has no density to climb (imputation then keeps the encoder's codes)."""
         return None
 
+    def log_weight(self, posterior, noise) -> torch.Tensor | None:
+        """``log p(z) - log q(z | x)`` per draw and row, in nats, for the draws ``z =
+        draw(posterior, noise)``: the importance weight of each draw, which the
+        importance-weighted bound needs. None when the prior or its posterior has no
+        density to evaluate (the bound is then the ELBO)."""
+        return None
+
     def init_encoder_output(self, bias: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         """Adjust the initial bias of the encoder's output layer; here: keep it."""
 
@@ -190,6 +199,19 @@ class _DiagonalGaussianPosterior(Prior):
         """The representation of a row: its posterior mean."""
         return posterior[0]
 
+    def log_weight(self, posterior, noise):
+        log_prior = self.normalised_log_density(self.draw(posterior, noise))
+        if log_prior is None:
+            return None
+        # log q(z | x) of z = mean + std * normal: the Gaussian density at ``normal``,
+        # less the log of the scale.
+        log_posterior = -0.5 * (noise[0].square() + _LOG_2PI + posterior[1]).sum(dim=-1)
+        return log_prior - log_posterior
+
+    def normalised_log_density(self, z: torch.Tensor) -> torch.Tensor | None:
+        """``log p(z)`` per row, in nats, normalised; None where not known."""
+        return None
+
 
 class StandardNormalPrior(_DiagonalGaussianPosterior, name="normal"):
     """Independent standard normal components, the classic VAE prior.
@@ -202,6 +224,9 @@ class StandardNormalPrior(_DiagonalGaussianPosterior, name="normal"):
 
     def log_density(self, z):
         return -0.5 * z.square().sum(dim=-1)
+
+    def normalised_log_density(self, z):
+        return -0.5 * (z.square() + _LOG_2PI).sum(dim=-1)
 
     def sample(self, n_samples, n_latent, generator, device="cpu"):
         return torch.randn((n_samples, n_latent), generator=generator, device=device)
@@ -233,6 +258,9 @@ class LaplacePrior(_DiagonalGaussianPosterior, name="laplace"):
 
     def log_density(self, z):
         return -z.abs().sum(dim=-1) / self.scale
+
+    def normalised_log_density(self, z):
+        return -(z.abs() / self.scale + math.log(2.0 * self.scale)).sum(dim=-1)
 
     def sample(self, n_samples, n_latent, generator, device="cpu"):
         # Inverse CDF: a uniform in (-1/2, 1/2) maps to a Laplace draw.
@@ -384,6 +412,9 @@ class StudentTPrior(_DiagonalGaussianPosterior, name="student_t"):
         log_normaliser = (math.lgamma((v + 1) / 2) - math.lgamma(v / 2)
                           - 0.5 * math.log(v * math.pi) - math.log(s))
         return log_normaliser - 0.5 * (v + 1) * torch.log1p((z / s).square() / v)
+
+    def normalised_log_density(self, z):
+        return self._log_density(z).sum(dim=-1)
 
     def kl_terms(self, posterior):
         mean, log_var = posterior[:2]

@@ -90,7 +90,6 @@ def test_use_before_fit(X, call):
     [
         ({"n_components": -1}, "'n_components' parameter of VAETransformer must be an int"),
         ({"n_components": 1.5}, "'n_components' parameter of VAETransformer must be an int"),
-        ({"n_components": 0}, "n_components=0 leaves no latent code"),
         ({"beta": -1.0}, "'beta' parameter .* must be a float in the range \\[0.0, inf\\)"),
         ({"free_bits": -0.5}, "'free_bits' parameter"),
         ({"likelihood": "poisson"}, "'likelihood' parameter .* must be a str among"),

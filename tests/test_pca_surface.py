@@ -74,9 +74,25 @@ def test_n_components_chooses_the_width_as_pca_does(wine, n_components):
     assert vae.explained_variance_ratio_.shape == (pca.n_components_,)
 
 
-def test_n_components_zero_names_the_alternatives(wine):
-    with pytest.raises(ValueError, match="n_components=0 leaves no latent code.*'auto'"):
-        VAETransformer(n_components=0).fit(wine)
+def test_n_components_zero_is_pcas_zero_component_model(wine):
+    X = wine + 3.0
+    vae = VAETransformer(n_components=0, random_state=0).fit(X)
+    pca = PCA(n_components=0).fit(X)
+    assert vae.n_components_ == 0
+    assert vae.transform(X).shape == (len(X), 0)
+    assert vae.score(X) == pytest.approx(pca.score(X), abs=1e-4)
+    assert_allclose(vae.score_samples(X), pca.score_samples(X), atol=1e-3)
+    assert vae.noise_variance_ == pytest.approx(pca.noise_variance_, rel=1e-5)
+    assert_allclose(vae.inverse_transform(vae.transform(X)), np.tile(pca.mean_, (len(X), 1)),
+                    atol=1e-5)
+    assert vae.components_.shape == (0, X.shape[1])
+    assert vae.get_feature_names_out().shape == (0,)
+    assert vae.sample(3, random_state=0).shape == (3, X.shape[1])
+
+
+def test_n_components_zero_needs_the_gaussian_likelihood():
+    with pytest.raises(ValueError, match="n_components=0 is PCA's zero-component model"):
+        VAETransformer(n_components=0, likelihood="bernoulli").fit(np.eye(12))
 
 
 def test_auto_finds_the_rank_pca_finds_on_linear_data():

@@ -1,5 +1,7 @@
 """PCA inside the model: the closed-form start, the held-out rule and the round-trip gain."""
 
+from copy import deepcopy
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,47 @@ def test_tiny_tables_hold_out_at_least_ten_rows_and_two_train_on_every_row():
     vae = VAETransformer(max_iter=3, hidden_layer_sizes=(8,), random_state=0).fit(X[:2])
     assert vae.validation_scores_ is None and vae.validation_loss_curve_ is None
     assert vae.best_epoch_ == vae.n_iter_
+
+
+def test_a_kept_start_reconstructs_as_pca_on_near_isotropic_data():
+    # The second eigenvalue within 10 % of the noise variance: the round trip shrinks that
+    # component by a factor of about ten, and the gain must undo it exactly (no clip).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 6)) * np.sqrt([3.0, 1.08, 1.0, 1.0, 1.0, 1.0])
+    pca = PCA(n_components=2).fit(X)
+    assert pca.explained_variance_[1] < 1.1 * pca.noise_variance_
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(), max_iter=1,
+                         learning_rate_init=1e-12, early_stopping=False,
+                         random_state=0).fit(X)
+    pca_error = np.mean((X - pca.inverse_transform(pca.transform(X))) ** 2)
+    vae_error = np.mean((X - vae.inverse_transform(vae.transform(X))) ** 2)
+    assert vae_error == pytest.approx(pca_error, rel=1e-4)
+    assert vae._code_gain_[1] > 10  # what a gain clipped at 10 could not reach
+
+
+@pytest.mark.parametrize("n_draws", [2, 16, 64])
+def test_importance_weighted_bound_is_pcas_log_likelihood_at_the_start(n_draws):
+    from skvae._inference import Inference
+
+    X = _low_rank()
+    vae = VAETransformer(n_components=3, max_iter=1, random_state=0).fit(X)
+    start = deepcopy(vae.net_.module_)
+    # At PPCA's solution the posterior is exact, which makes every draw's weight p(x).
+    start.start_from_ppca(fit_ppca(X, 3, X.mean(axis=0)))
+    bound = Inference(start, "cpu").log_likelihood_bound(X, n_draws)
+    assert_allclose(bound, PCA(n_components=3).fit(X).score_samples(X), atol=2e-3)
+
+
+def test_importance_weighted_bound_lies_between_the_elbo_and_grows_with_draws():
+    from sklearn.datasets import make_s_curve
+
+    from skvae._inference import Inference
+
+    X = make_s_curve(600, noise=0.05, random_state=0)[0]
+    vae = VAETransformer(n_components=2, max_iter=60, early_stopping=False,
+                         random_state=0).fit(X)
+    inference = Inference(vae.net_.module_, "cpu")
+    elbo_rows = vae.score_samples(X)
+    few, many = (inference.log_likelihood_bound(X, k) for k in (4, 64))
+    assert few.mean() > elbo_rows.mean()
+    assert many.mean() > few.mean()

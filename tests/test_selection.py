@@ -1,0 +1,35 @@
+"""The held-out decision between the trained weights and the PCA start."""
+
+import numpy as np
+
+from skvae._selection import decide
+
+
+def test_a_few_heavy_rows_cannot_flip_a_gain_seen_on_most_rows():
+    rng = np.random.default_rng(0)
+    gain = rng.normal(20.0, 5.0, size=135)
+    gain[:3] = -600.0  # rare spikes cost the sharper model much more
+    assert gain.mean() > 0
+    # A t-test on the mean would not see it: two standard errors exceed the mean.
+    assert gain.mean() < 2 * gain.std(ddof=1) / np.sqrt(len(gain))
+    assert decide(gain).keep_trained
+
+
+def test_a_negative_mean_keeps_the_start_however_many_rows_gain():
+    # The floor: better on 90 % of the rows, worse on average.
+    gain = np.r_[np.full(90, 1.0), np.full(10, -20.0)]
+    verdict = decide(gain)
+    assert verdict.share_better == 0.9 and verdict.mean_gain < 0
+    assert not verdict.keep_trained
+
+
+def test_noise_keeps_the_start():
+    rng = np.random.default_rng(1)
+    kept = [decide(rng.normal(0.0, 1.0, size=200)).keep_trained for _ in range(200)]
+    # Both tests must pass by chance: under 2.3 % of the time.
+    assert np.mean(kept) < 0.05
+
+
+def test_too_few_rows_keep_the_start():
+    assert not decide(np.array([5.0])).keep_trained
+    assert not decide(np.array([])).keep_trained
