@@ -648,17 +648,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         For a likelihood that starts from PPCA the start is PPCA's solution, a model in
         its own right, and training begins in its subspace with precise codes
-        (``VAEModule.start_from_ppca``); otherwise both are the initial weights.
+        (``VAEModule.start_from_ppca``), or with ``n_components="auto"`` from the initial
+        weights; otherwise both are the initial weights.
         """
-        solution = None
-        if module.likelihood.starts_from_ppca:
-            n_loaded = 0 if spec.n_components == 0 else ("mle" if select_active else None)
-            solution = ppca_solution(found, spec.n_latent, n_loaded=n_loaded)
-            module.start_from_ppca(solution, standardised=standardised)
+        if not module.likelihood.starts_from_ppca:
+            return deepcopy(module) if spec.use_split else None
+        initial = deepcopy(module.state_dict()) if select_active else None
+        n_loaded = 0 if spec.n_components == 0 else ("mle" if select_active else None)
+        solution = ppca_solution(found, spec.n_latent, n_loaded=n_loaded)
+        module.start_from_ppca(solution, standardised=standardised)
         if spec.n_components == 0:
             return None  # nothing to train: the start is the model
         start = deepcopy(module) if spec.use_split else None
-        if solution is not None:
+        if select_active:
+            # "auto" asks for the nonlinear size: from PCA's loadings every linear
+            # direction stays in use, so training begins from the initial weights and
+            # the KL switches off what the decoder does not need.
+            module.load_state_dict(initial)
+        else:
             module.start_from_ppca(solution, standardised=standardised,
                                    posterior_variance=_TRAINING_POSTERIOR_VARIANCE)
         return start

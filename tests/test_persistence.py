@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from skorch import NeuralNet
 from skorch.callbacks import Checkpoint
 from skorch.exceptions import DeviceWarning
@@ -258,13 +258,17 @@ def test_models_saved_in_state_format_2_load_and_train_on_the_same_way():
     model = pickle.loads((data / "state_format_2_model.pkl").read_bytes())
     expected = np.load(data / "state_format_2_outputs.npz")
     X = expected["X"]
-    assert_array_equal(model.transform(X), expected["transform"])
+    # The fixture was written on another machine: bitwise equality is promised on the
+    # same machine only (its matrix kernels may round differently), so float32 rounding.
+    assert_allclose(model.transform(X), expected["transform"], rtol=1e-6, atol=1e-6)
     # score_samples now reads the posterior through the same folded encoder as transform.
     np.testing.assert_allclose(model.score_samples(X), expected["score_samples"],
                                rtol=1e-5, atol=1e-5)
     # Saved before the code density existed: sample draws codes from the prior, and
     # noise=False asks for the decoded means, as sample returned then.
-    assert_array_equal(model.sample(3, random_state=0, noise=False), expected["sample"])
+    assert_allclose(model.sample(3, random_state=0, noise=False), expected["sample"],
+                    rtol=1e-6, atol=1e-6)
     # The optimizer's moments follow their parameters: training continues identically.
     model.partial_fit(X)
-    assert_array_equal(model.transform(X), expected["transform_after_partial_fit"])
+    assert_allclose(model.transform(X), expected["transform_after_partial_fit"], rtol=1e-5,
+                    atol=1e-5)

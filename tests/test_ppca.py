@@ -11,7 +11,7 @@ from skorch.callbacks import Callback
 
 from skvae import VAETransformer
 from skvae._elbo import elbo
-from skvae._ppca import fit_ppca
+from skvae._ppca import fit_ppca, spectrum
 
 
 def _low_rank(n_rows=400, n_features=8, rank=3, noise=0.3, seed=0):
@@ -44,17 +44,37 @@ def _ppca_posterior_mean(pca, X):
 
 @pytest.mark.parametrize("k", [1, 3, 5])
 @pytest.mark.parametrize("hidden", [(), (16,)])
-def test_untrained_model_is_pca(k, hidden):
+def test_the_start_is_pca(k, hidden):
+    """The start that the trained weights must beat: PPCA's solution, scoring as PCA."""
     X = _low_rank()
     vae = VAETransformer(n_components=k, hidden_layer_sizes=hidden, max_iter=1,
-                         callbacks=[("start", AtStart(X))], random_state=0).fit(X)
-    start = dict(vae.net_.callbacks_)["start"]  # each fit runs on a copy
+                         random_state=0).fit(X)
+    start = vae._start(deepcopy(vae.net_.module_), vae._net_spec_,
+                       spectrum(X, X.mean(axis=0)), False, False)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    start.eval()
+    with torch.no_grad():
+        scores = elbo(start, x).double().numpy()
+        means = start.encode(x)[0].double().numpy()
     pca = PCA(n_components=k).fit(X)
     # The ELBO of the start is PCA's log-likelihood (float32, exact posterior,
     # moment-matched draws), to well within 1e-3 nats per row.
-    assert abs(start.scores_.mean() - pca.score(X)) < 1e-3
-    assert_allclose(start.scores_, pca.score_samples(X), atol=2e-3)
-    assert_allclose(start.means_, _ppca_posterior_mean(pca, X), atol=1e-4)
+    assert abs(scores.mean() - pca.score(X)) < 1e-3
+    assert_allclose(scores, pca.score_samples(X), atol=2e-3)
+    assert_allclose(means, _ppca_posterior_mean(pca, X), atol=1e-4)
+
+
+def test_training_begins_in_pcas_subspace_with_precise_codes():
+    X = _low_rank()
+    vae = VAETransformer(n_components=3, max_iter=1, callbacks=[("start", AtStart(X))],
+                         random_state=0).fit(X)
+    start = dict(vae.net_.callbacks_)["start"]  # each fit runs on a copy
+    pca = PCA(n_components=3).fit(X)
+    # Codes are the whitened projections (PCA(whiten=True)'s, up to sign), and decoding
+    # them gives PCA's reconstruction: the subspace is PCA's, the codes are not shrunk.
+    whitened = pca.transform(X) / np.sqrt(pca.explained_variance_)
+    assert_allclose(np.abs(start.means_), np.abs(whitened), atol=1e-4)
+    assert start.scores_.mean() < pca.score(X)  # precise codes cost KL: not PPCA itself
 
 
 def test_fit_ppca_matches_sklearn():
@@ -150,9 +170,9 @@ def test_a_kept_start_reconstructs_as_pca_on_near_isotropic_data():
     X = rng.standard_normal((3000, 6)) * np.sqrt([3.0, 1.08, 1.0, 1.0, 1.0, 1.0])
     pca = PCA(n_components=2).fit(X)
     assert pca.explained_variance_[1] < 1.1 * pca.noise_variance_
-    vae = VAETransformer(n_components=2, hidden_layer_sizes=(), max_iter=1,
-                         learning_rate_init=1e-12, early_stopping=False,
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(16,), max_iter=20,
                          random_state=0).fit(X)
+    assert vae.best_epoch_ == 0  # Gaussian data: nothing to gain on PPCA
     pca_error = np.mean((X - pca.inverse_transform(pca.transform(X))) ** 2)
     vae_error = np.mean((X - vae.inverse_transform(vae.transform(X))) ** 2)
     assert vae_error == pytest.approx(pca_error, rel=1e-4)

@@ -172,9 +172,9 @@ def test_early_stopping_holds_out_rows_and_stops(X, no_warmup):
         early_stopping=True, n_iter_no_change=2, tol=1e6, random_state=0,
         hidden_layer_sizes=(16,), max_iter=50,
     ).fit(X)
-    # The weights before training are the first candidate: with an unreachable tol no
-    # epoch counts as an improvement on them, and training stops after the patience.
-    assert vae.n_iter_ == 2
+    # Patience counts on the trained path's own best: the first epoch sets it, with an
+    # unreachable tol no later epoch beats it, and training stops after the patience.
+    assert vae.n_iter_ == 3
     assert len(vae.validation_loss_curve_) == vae.n_iter_
     assert all(np.isfinite(vae.validation_loss_curve_))
     assert "valid_reconstruction" in vae.net_.history[-1]
