@@ -47,8 +47,16 @@ SELECTION = slice(0, None, 2)
 
 
 class HeldOutELBO(Callback):
-    """Record ``valid_elbo``, the mean ``beta=1`` ELBO (nats per row) of the held-out rows
-    that choose the best epoch (``SELECTION``), after every epoch."""
+    """Record, after every epoch, the ``beta=1`` ELBO (nats per row) of the held-out rows
+    that choose the best epoch (``SELECTION``): their mean as ``valid_elbo`` and their
+    median as ``valid_elbo_median``, which the stopping rule reads.
+
+    On standardised tables the per-row ELBOs are heavy-tailed: a rare spike of 50
+    standard deviations costs thousands of nats, more the less noise the model has, so
+    the mean of a hundred rows falls while the typical row still gains. On standardised
+    digits (k=10) the mean stopped one seed at 0.38x PCA's held-out error, the median at
+    0.30x. The choice between the best epoch and the start reads the mean, on other rows.
+    """
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
@@ -57,8 +65,9 @@ class HeldOutELBO(Callback):
         net.module_.eval()
         with torch.inference_mode():
             rows = torch.cat([elbo(net.module_, x).double().cpu()
-                              for x, _ in net.get_iterator(dataset_valid)])
-        net.history.record("valid_elbo", float(rows[SELECTION].mean()))
+                              for x, _ in net.get_iterator(dataset_valid)])[SELECTION]
+        net.history.record("valid_elbo", float(rows.mean()))
+        net.history.record("valid_elbo_median", float(rows.median()))
 
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
@@ -147,7 +156,7 @@ class PatienceAfterWarmUp(EarlyStopping):
     """skorch's ``EarlyStopping``, idle for the first ``grace_epochs`` epochs of a fit:
     while the KL term warms up the loss measures a changing objective.
 
-    On the held-out ELBO (``valid_elbo``, with ``load_best``) it stops when the trained
+    On the held-out ELBO (``valid_elbo_median``, with ``load_best``) it stops when the trained
     path has not beaten its own best for ``patience`` epochs and restores that best; the
     weights from before training are no candidate here, so a path that first dips below
     the start and then climbs above it runs its course. Whether the best epoch beats the

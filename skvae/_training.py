@@ -209,7 +209,8 @@ def _callbacks(spec: NetSpec, settings: TrainingSettings, install_user_callbacks
     # beat the start is for _selection to say.
     held_out = spec.use_split
     stopping = PatienceAfterWarmUp(
-        monitor="valid_elbo" if held_out else "train_loss", lower_is_better=not held_out,
+        monitor="valid_elbo_median" if held_out else "train_loss",
+        lower_is_better=not held_out,
         load_best=held_out, patience=patience(spec, settings), threshold=settings.tol,
         threshold_mode="abs", sink=print, grace_epochs=grace)
     callbacks.append(("early_stopping", stopping))
