@@ -15,6 +15,7 @@ from pathlib import Path
 # The section modules sit next to this file; make them importable however it is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import beyond_pca  # noqa: E402
 import compression  # noqa: E402
 import dictionaries  # noqa: E402
 import generation  # noqa: E402
@@ -34,7 +35,7 @@ from _common import estimator_defaults, jsonable, log  # noqa: E402
 import skvae  # noqa: E402
 
 SECTIONS = {
-    "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
+    "beyond_pca": beyond_pca, "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
     "sparse": sparse, "compression": compression, "scale": scale, "swap": swap,
     "generation": generation, "dictionaries": dictionaries, "tables": tables,
 }

@@ -3,11 +3,12 @@
 PCA inside: start at PCA, keep only what helps
 ================================================
 
-:class:`~skvae.VAETransformer` is probabilistic PCA plus a nonlinear residual. Untrained,
-it *is* PCA's probabilistic model: its ``score`` equals ``PCA.score`` and its
+:class:`~skvae.VAETransformer` is probabilistic PCA plus a nonlinear residual. Its start
+is PCA's probabilistic model: its ``score`` equals ``PCA.score`` and its
 ``inverse_transform(transform(X))`` equals PCA's reconstruction. Training holds out
 ``validation_fraction`` of the rows and keeps the trained weights only when those rows
-confirm a gain; otherwise the fitted model stays at PCA's solution. This example
+confirm a gain (``held_out_comparison_`` says what they found); otherwise the fitted
+model is PCA's solution. This example
 compares the two on held-out rows of three tables: one with strong nonlinear structure
 (digits), one where the held-out rows confirm a gain, one where they do not.
 """

@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ._callbacks import SELECTION
+from ._elbo import _balanced_noise
 from ._inference import Inference
 
 # The held-out rows that test the best epoch against the start: those that did not
@@ -22,8 +24,10 @@ CONFIRMATION = slice(SELECTION.start + 1, None, 2)
 # Draws of the importance-weighted bound that scores both models.
 DECISION_DRAWS = 64
 
-# One-sided z of the sign test (about 2.3 % false positives).
-_SIGN_Z = 2.0
+# One-sided z of the sign test (about 0.6 % false positives), and how many standard
+# errors below zero the mean gain may lie.
+_SIGN_Z = 2.5
+_MEAN_Z = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,36 @@ class Verdict:
     median_gain: float
     share_better: float
     n_rows: int
+
+
+def calibrate_noise(module, rows: np.ndarray, device) -> None:
+    """Set a Gaussian likelihood's shared noise variance to its maximum-likelihood value
+    on ``rows`` that were not trained on: the mean squared error of the decoded posterior
+    draws (the same draws as the ELBO's), over the observed entries.
+
+    In training the variance follows the training batches, and a decoder that fits its
+    training rows more closely than new ones reports too little noise: new rows then
+    cost more than they should, most of all rare outlying ones (on standardised breast
+    cancer, k=5, the trained noise was 0.09 and the held-out error 0.17, and the
+    held-out likelihood fell 1.6 nats per row below PCA's). Pass the held-out rows that
+    chose the epoch (``SELECTION``), so the rows that test it stay unseen.
+    """
+    likelihood = module.likelihood
+    if likelihood.name != "gaussian" or len(rows) == 0:
+        return
+    module.eval()
+    prior, n_latent = module.prior, module.n_latent
+    with torch.inference_mode():
+        x = torch.as_tensor(np.asarray(rows), dtype=torch.float32, device=device)
+        noise = tuple(part.to(device) for part in _balanced_noise(prior, n_latent))
+        z = prior.draw(module.encode(x), noise).reshape(-1, n_latent)
+        target, observed = likelihood.observed_entries(x.repeat(len(noise[0]), 1))
+        squared_error = (target - likelihood.mean(module.decode(z))).double().square()
+        if observed is None:
+            variance = squared_error.mean()
+        else:
+            variance = (squared_error * observed).sum() / observed.sum().clamp(min=1)
+    likelihood.set_noise_variance(float(variance))
 
 
 def held_out_gain(inference: Inference, start_inference: Inference,
@@ -49,26 +83,32 @@ def held_out_gain(inference: Inference, start_inference: Inference,
 
 def decide(gain: np.ndarray) -> Verdict:
     """Keep the trained weights when they are better on significantly more than half of
-    the rows (a sign test, ``_SIGN_Z`` standard errors) *and* their mean gain is
-    positive.
+    the rows (a sign test, ``_SIGN_Z`` standard errors) and their mean gain is not
+    significantly negative (above ``-_MEAN_Z`` standard errors).
 
     ``gain`` must come from rows that did not choose the epoch: on the rows that chose
     it, the best of many epochs looks better than it is.
 
-    The sign test guards against noise, and a few rows cannot flip it: on standardised
-    tables the per-row gains are heavy-tailed (a rare spike of 50 standard deviations
-    costs a model with less noise thousands of nats), and a test on the mean alone, two
-    standard errors above zero, kept PCA where the trained model was better on most
-    rows and on average. The mean guards the floor: a model that is better on most rows
-    but whose held-out log-likelihood is lower on average is not kept.
+    On standardised tables the per-row gains are heavy-tailed: a rare spike of 50
+    standard deviations costs a model with less noise thousands of nats. A test on the
+    mean alone, two standard errors above zero, then decides nothing: in the README's
+    quick start (135 rows) the trained model was better on 90 % of the rows, by 19 nats
+    at the median, and the mean was -0.04 with a standard error of 11. A few rows
+    cannot flip the sign test. The mean guards the floor: a model that is better on most
+    rows but clearly worse on average is refused. On a few dozen held-out rows neither
+    can see the rare row that a trained decoder extrapolates badly: a sign test at two
+    standard errors kept, on a 303-row table (17 testing rows, 76 % better), a model 11.6
+    nats per row below PCA on new rows; at 2.5 none of 87 fits of the benchmarks' panel
+    fell below PCA (docs/benchmarks.rst, "Beyond PCA").
     """
     n = len(gain)
     if n < 2:
         return Verdict(False, float(np.mean(gain)) if n else 0.0,
                        float(np.median(gain)) if n else 0.0, 0.0, n)
     mean, median = float(gain.mean()), float(np.median(gain))
+    standard_error = float(gain.std(ddof=1)) / math.sqrt(n)
     share_better = float(np.mean(gain > 0))
     # Under "no difference" each row is better with probability one half.
     sign_z = (share_better - 0.5) * 2.0 * math.sqrt(n)
-    keep = sign_z > _SIGN_Z and mean > 0.0
+    keep = sign_z > _SIGN_Z and mean > -_MEAN_Z * standard_error
     return Verdict(bool(keep), mean, median, share_better, n)

@@ -25,7 +25,7 @@ from ._likelihoods import LIKELIHOODS
 from ._ppca import ppca_solution, spectrum, spectrum_with_missing
 from ._priors import PRIORS, Prior, resolve_prior
 from ._sampling import CodeDensity, density_rows, fit_code_density
-from ._selection import CONFIRMATION, Verdict, decide, held_out_gain
+from ._selection import CONFIRMATION, SELECTION, Verdict, calibrate_noise, decide, held_out_gain
 from ._spec import NetSpec, TrainingSettings, architecture, prior_entry
 from ._streaming import is_file_backed, sample_in_memory
 from ._threads import restored_threads
@@ -675,9 +675,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Keep the trained weights if the held-out rows say they beat the start, else
         put the start back (``_selection``)."""
         _, valid = net.get_split_datasets(net.get_dataset(shared_tensor(training_rows)))
-        held_out = np.asarray(training_rows[valid.indices.numpy()[CONFIRMATION]])
+        held_out = np.asarray(training_rows[valid.indices.numpy()])
+        calibrate_noise(net.module_, held_out[SELECTION], net.device)
         gain = held_out_gain(Inference(net.module_, net.device),
-                             Inference(start_module, net.device), held_out)
+                             Inference(start_module, net.device), held_out[CONFIRMATION])
         verdict = decide(gain)
         if not verdict.keep_trained:
             net.module_.load_state_dict(start_module.state_dict())
