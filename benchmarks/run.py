@@ -35,7 +35,8 @@ from _common import estimator_defaults, jsonable, log  # noqa: E402
 import skvae  # noqa: E402
 
 SECTIONS = {
-    "beyond_pca": beyond_pca, "panel": panel, "quality": quality, "speed": speed, "memory": memory, "parallel": parallel,
+    "beyond_pca": beyond_pca, "panel": panel, "quality": quality, "speed": speed,
+    "memory": memory, "parallel": parallel,
     "sparse": sparse, "compression": compression, "scale": scale, "swap": swap,
     "generation": generation, "dictionaries": dictionaries, "tables": tables,
 }
