@@ -1,6 +1,6 @@
 """skorch callbacks of the training loop: epoch averages of the loss terms, the held-out
-ELBO and the stopping rule that keeps only what it confirms, the step-size schedule and
-the budget's progress output."""
+ELBO and the stopping rule on it, the step-size schedule and the budget's progress
+output."""
 
 import math
 import re
@@ -160,7 +160,8 @@ class PatienceAfterWarmUp(EarlyStopping):
     path has not beaten its own best for ``patience`` epochs and restores that best; the
     weights from before training are no candidate here, so a path that first dips below
     the start and then climbs above it runs its course. Whether the best epoch beats the
-    start is decided once, at the end, on all held-out rows (``_selection``)."""
+    start is decided once, at the end, on the held-out rows that did not choose it
+    (``_selection``)."""
 
     def __init__(self, *args, grace_epochs: int = 0, **kwargs):
         super().__init__(*args, **kwargs)

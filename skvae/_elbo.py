@@ -11,7 +11,7 @@ from torch import nn
 _ELBO_NOISE_DRAWS = 16
 
 
-def _balanced_noise(prior, n_latent: int, n_draws: int = _ELBO_NOISE_DRAWS,
+def balanced_noise(prior, n_latent: int, n_draws: int = _ELBO_NOISE_DRAWS,
                     seed: int = 0) -> tuple[torch.Tensor, ...]:
     """``n_draws`` (even) posterior noise draws of shape ``(draws, 1, n_latent)``,
     drawn on the CPU from a fixed ``seed`` so that every device gets the same ones.
@@ -112,7 +112,7 @@ def elbo(module, x: torch.Tensor, posterior: tuple | None = None) -> torch.Tenso
     the rows' posterior when the caller has it already (default: ``module.encode(x)``).
     """
     prior = module.prior
-    noise = tuple(part.to(x.device) for part in _balanced_noise(prior, module.n_latent))
+    noise = tuple(part.to(x.device) for part in balanced_noise(prior, module.n_latent))
     if posterior is None:
         posterior = module.encode(x)
     z = prior.draw(posterior, noise)
@@ -141,7 +141,7 @@ def importance_weighted_bound(module, x: torch.Tensor, n_draws: int,
     prior, n_latent = module.prior, module.n_latent
     if posterior is None:
         posterior = module.encode(x)
-    noise = tuple(part.to(x.device) for part in _balanced_noise(prior, n_latent, n_draws, 1))
+    noise = tuple(part.to(x.device) for part in balanced_noise(prior, n_latent, n_draws, 1))
     log_weights = []
     for start in range(0, n_draws, _IW_CHUNK):
         chunk = tuple(part[start : start + _IW_CHUNK] for part in noise)

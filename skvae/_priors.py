@@ -54,7 +54,9 @@ class Prior(ABC):
       which the codec entropy-codes quantised codes.
 
     They may override ``rate_violation`` (a constraint training holds at zero, see
-    ``NegativeELBO``), ``init_encoder_output`` (the encoder's initial output bias) and the
+    ``NegativeELBO``), ``log_weight`` (the importance weight of a posterior draw, for
+    the importance-weighted bound; diagonal Gaussian posteriors get it from
+    ``normalised_log_density``), ``init_encoder_output`` (the encoder's initial output bias) and the
     class attributes ``variance`` (of one component), ``kl_warmup`` (whether the KL term
     is warmed up) and ``step_size_schedule`` (whether the step size may be annealed).
     """

@@ -2,9 +2,9 @@
 
 A Gaussian model starts at probabilistic PCA's maximum-likelihood solution, so the start is
 a model in its own right, and the trained weights must show on rows they never saw that
-they describe the data better. Both models are scored on every held-out row with the
-same importance-weighted bound (exact for PPCA, much tighter than the ELBO for a
-nonlinear decoder), and the per-row gains are tested.
+they describe the data better. Both models are scored on the held-out rows that did not
+choose the best epoch, with the same importance-weighted bound (exact for PPCA, much
+tighter than the ELBO for a nonlinear decoder), and the per-row gains are tested.
 """
 
 import math
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._callbacks import SELECTION
-from ._elbo import _balanced_noise
+from ._elbo import balanced_noise
 from ._inference import Inference
 
 # The held-out rows that test the best epoch against the start: those that did not
@@ -60,7 +60,7 @@ def calibrate_noise(module, rows: np.ndarray, device) -> None:
     prior, n_latent = module.prior, module.n_latent
     with torch.inference_mode():
         x = torch.as_tensor(np.asarray(rows), dtype=torch.float32, device=device)
-        noise = tuple(part.to(device) for part in _balanced_noise(prior, n_latent))
+        noise = tuple(part.to(device) for part in balanced_noise(prior, n_latent))
         z = prior.draw(module.encode(x), noise).reshape(-1, n_latent)
         target, observed = likelihood.observed_entries(x.repeat(len(noise[0]), 1))
         squared_error = (target - likelihood.mean(module.decode(z))).double().square()

@@ -39,3 +39,40 @@ def test_noise_keeps_the_start():
 def test_too_few_rows_keep_the_start():
     assert not decide(np.array([5.0])).keep_trained
     assert not decide(np.array([])).keep_trained
+
+
+def test_calibrated_noise_maximises_the_elbo_of_the_rows_it_was_set_on():
+    from sklearn.datasets import make_s_curve
+
+    from skvae import VAETransformer
+    from skvae._selection import calibrate_noise
+
+    X = make_s_curve(400, noise=0.1, random_state=0)[0]
+    vae = VAETransformer(n_components=2, max_iter=20, early_stopping=False,
+                         random_state=0).fit(X[:300])
+    likelihood = vae.net_.module_.likelihood
+    calibrate_noise(vae.net_.module_, X[300:], "cpu")
+    best = float(likelihood.variance)
+    scores = {}
+    for factor in (0.9, 1.0, 1.1):
+        likelihood.set_noise_variance(best * factor)
+        scores[factor] = vae.score(X[300:])
+    assert scores[1.0] > scores[0.9] and scores[1.0] > scores[1.1]
+
+
+def test_the_fit_reports_what_the_held_out_rows_found():
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skvae import VAETransformer
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    vae = VAETransformer(n_components=2, max_iter=30, random_state=0).fit(X)
+    found = vae.held_out_comparison_
+    assert set(found) == {"keep_trained", "mean_gain", "median_gain", "share_better",
+                          "n_rows"}
+    assert found["keep_trained"] == (vae.best_epoch_ > 0)
+    assert found["n_rows"] == vae.net_.train_split.n_valid // 2
+    no_split = VAETransformer(n_components=2, max_iter=3, early_stopping=False,
+                              random_state=0).fit(X)
+    assert no_split.held_out_comparison_ is None
