@@ -784,12 +784,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _warn_budget_spent(self, settings):
         held_out = "held-out ELBO" if self._net_spec_.use_split else "training loss"
+        patience = dict(self.net_.callbacks_)["early_stopping"].patience
         warnings.warn(
             f"Training used its whole budget (max_iter={settings.max_iter!r}: "
             f"{self.n_steps_} steps) while the {held_out} was still improving within the "
-            f"last n_iter_no_change={settings.n_iter_no_change} epochs or rounds; the model "
-            "may improve with more training: pass a larger int max_iter (epochs), or call "
-            "partial_fit.", ConvergenceWarning, stacklevel=4)
+            f"last {patience} epochs or rounds (the patience: n_iter_no_change="
+            f"{settings.n_iter_no_change}, or a fifth of the budget's epochs if more); the "
+            "model may improve with more training: pass a larger int max_iter (epochs), or "
+            "call partial_fit.", ConvergenceWarning, stacklevel=4)
 
     def _set_history(self, net, incremental, verdict=None):
         history = net.history
