@@ -51,7 +51,7 @@ _FEW_ROWS = 10
 _AUTO_MAX_COMPONENTS = 32
 # The posterior variance (prior units) of the codes training begins from, in PCA's
 # subspace (``VAEModule.start_from_ppca``). From PPCA's exact posterior, training on the
-# standardised S curve stayed at PCA's error (1.06-1.14x, even with 200 epochs of
+# standardised S curve stayed at PCA's error (1.04-1.12x, even with 200 epochs of
 # patience); from whitened codes of variance 0.05 it reached 0.14-0.32x, of 0.007
 # 0.09-0.35x with the same patience and 0.06-0.10x with the default one (3 seeds;
 # docs/benchmarks.rst, "Beyond PCA").
