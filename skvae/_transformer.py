@@ -325,8 +325,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         no rows were held out (``early_stopping=False``, or fewer than 3 rows).
 
     validation_scores_ : list of float or None
-        Held-out ``beta=1`` ELBO per epoch (nats per row) on the held-out rows that choose
-        the best epoch; ``None`` when no rows were held out.
+        Held-out ``beta=1`` ELBO per epoch (nats per row), the mean over the held-out rows
+        that choose the best epoch (the stopping rule reads their median,
+        ``net_.history[:, "valid_elbo_median"]``); ``None`` when no rows were held out.
 
     best_epoch_ : int
         The epoch whose weights the model keeps. ``0`` means the weights from before
