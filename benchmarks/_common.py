@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 
@@ -23,6 +25,21 @@ def estimator_defaults() -> dict:
 def digits_unit() -> np.ndarray:
     """``load_digits`` scaled to [0, 1], as float64."""
     return load_digits().data / 16.0
+
+
+def held_out_split(X, seed, test_size=0.25, standardise=True):
+    """``(X_train, X_test)``: a split set by ``seed``, both standardised on the training
+    rows unless ``standardise`` is False."""
+    X_train, X_test = train_test_split(X, test_size=test_size, random_state=seed)
+    if not standardise:
+        return X_train, X_test
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test)
+
+
+def round_trip_mse(model, X) -> float:
+    """Mean squared error of ``inverse_transform(transform(X))``."""
+    return float(np.mean((X - model.inverse_transform(model.transform(X))) ** 2))
 
 
 def timed(fn, *args, **kwargs):

@@ -13,7 +13,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import fmt, format_table, log, median, timed
+from _common import fmt, format_table, held_out_split, log, median, round_trip_mse, timed
 from panel import load_tables
 from sklearn.datasets import load_digits, make_s_curve, make_swiss_roll
 from sklearn.decomposition import PCA
@@ -58,16 +58,6 @@ def pca_vs_fa_table() -> np.ndarray:
     return rng.randn(500, 5) @ basis[:, :5].T + rng.randn(500, 25)
 
 
-def _standardised_split(X, seed):
-    X_train, X_test = train_test_split(X, test_size=TEST_SIZE, random_state=seed)
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test)
-
-
-def _mse(model, X) -> float:
-    return float(np.mean((X - model.inverse_transform(model.transform(X))) ** 2))
-
-
 def compare(X_train, X_test, k, seed) -> dict:
     """The default VAE against PCA on held-out rows."""
     vae, seconds = timed(VAETransformer(n_components=k, random_state=seed).fit, X_train)
@@ -75,7 +65,7 @@ def compare(X_train, X_test, k, seed) -> dict:
     bound, bound_seconds = timed(vae.score_samples, X_test, n_draws=BOUND_DRAWS)
     verdict = vae.held_out_comparison_
     return {
-        "mse_ratio": _mse(vae, X_test) / _mse(pca, X_test),
+        "mse_ratio": round_trip_mse(vae, X_test) / round_trip_mse(pca, X_test),
         "bound_gap": float(bound.mean()) - float(pca.score(X_test)),
         "elbo_gap": vae.score(X_test) - float(pca.score(X_test)),
         "best_epoch": vae.best_epoch_, "fit_s": seconds, "bound_s": bound_seconds,
@@ -92,7 +82,7 @@ def _readme(seeds) -> dict:
     for seed in seeds:
         pipe = Pipeline([("scale", StandardScaler()),
                          ("vae", VAETransformer(n_components=2, random_state=seed))]).fit(X)
-        held_out = compare(*_standardised_split(X, seed), 2, seed)
+        held_out = compare(*held_out_split(X, seed, TEST_SIZE), 2, seed)
         fits.append({"best_epoch_all_rows": pipe[-1].best_epoch_, **held_out})
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 
@@ -111,12 +101,12 @@ def _cases(seeds, sections):
     if "manifolds" in sections:
         for name, make in (("s_curve", make_s_curve), ("swiss_roll", make_swiss_roll)):
             X = make(3000, noise=0.05, random_state=0)[0]
-            out[name] = [compare(*_standardised_split(X, s), 2, s) for s in seeds]
+            out[name] = [compare(*held_out_split(X, s, TEST_SIZE), 2, s) for s in seeds]
             log(f"beyond_pca: {name} done")
     if "digits" in sections:
         X = load_digits().data
         for k in DIGITS_TARGETS:
-            out[f"digits k={k}"] = [compare(*_standardised_split(X, s), k, s) for s in seeds]
+            out[f"digits k={k}"] = [compare(*held_out_split(X, s, TEST_SIZE), k, s) for s in seeds]
             log(f"beyond_pca: digits k={k} done")
     return out
 
@@ -132,7 +122,7 @@ def _panel(seeds, quick) -> list:
                 continue
             log(f"beyond_pca: panel {name} k={k}")
             entries.append({"table": name, "shape": list(X.shape), "k": k, "fits": [
-                compare(*_standardised_split(X, s), k, s) for s in seeds]})
+                compare(*held_out_split(X, s, TEST_SIZE), k, s) for s in seeds]})
     return entries
 
 

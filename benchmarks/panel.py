@@ -14,7 +14,16 @@ import time
 import warnings
 
 import numpy as np
-from _common import digits_unit, fmt, format_table, log, median, timed
+from _common import (
+    digits_unit,
+    fmt,
+    format_table,
+    held_out_split,
+    log,
+    median,
+    round_trip_mse,
+    timed,
+)
 from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
@@ -23,7 +32,7 @@ from sklearn.datasets import (
     make_swiss_roll,
 )
 from sklearn.decomposition import PCA
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -76,27 +85,15 @@ def load_tables() -> dict:
     return {name: X[:, np.ptp(X, axis=0) > 0] for name, X in tables.items()}
 
 
-def _split(X, seed, standardise=True):
-    X_train, X_test = train_test_split(X, test_size=TEST_SIZE, random_state=seed)
-    if not standardise:
-        return X_train, X_test
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test)
-
-
 def _ratio_ok(ratio, target):
     return ratio <= target * (1 + EQUAL_RTOL)
-
-
-def _mse(model, X) -> float:
-    return float(np.mean((X - model.inverse_transform(model.transform(X))) ** 2))
 
 
 def evaluate(make_vae, X_train, X_test, k, seed) -> dict:
     """Held-out MSE and score of the VAE that ``make_vae(k, seed)`` builds, and of PCA."""
     vae, seconds = timed(make_vae(k, seed).fit, X_train)
     pca = PCA(n_components=k).fit(X_train)
-    return {"vae_mse": _mse(vae, X_test), "pca_mse": _mse(pca, X_test),
+    return {"vae_mse": round_trip_mse(vae, X_test), "pca_mse": round_trip_mse(pca, X_test),
             "vae_elbo": vae.score(X_test), "pca_loglik": float(pca.score(X_test)),
             "fit_s": seconds, "n_iter": vae.n_iter_}
 
@@ -139,7 +136,8 @@ def run(quick: bool = False, make_vae=default_vae):
         per_seed = []
         for seed in seeds:
             log(f"panel: {name} k={k} seed={seed}")
-            per_seed.append(evaluate(make_vae, *_split(X, seed, standardise), k, seed))
+            per_seed.append(evaluate(make_vae, *held_out_split(X, seed, TEST_SIZE, standardise), k,
+                                     seed))
         results["tables"].append({"group": group, "table": name, "shape": list(X.shape),
                                   "k": k, "per_seed": per_seed})
     log("panel: grid search")

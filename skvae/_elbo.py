@@ -111,15 +111,22 @@ def elbo(module, x: torch.Tensor, posterior: tuple | None = None) -> torch.Tenso
     same for every row, so the result is deterministic and row-wise. ``posterior`` is
     the rows' posterior when the caller has it already (default: ``module.encode(x)``).
     """
-    prior = module.prior
-    noise = tuple(part.to(x.device) for part in balanced_noise(prior, module.n_latent))
     if posterior is None:
         posterior = module.encode(x)
-    z = prior.draw(posterior, noise)
-    decoded = module.decode(z.reshape(-1, module.n_latent))
+    decoded = decoded_draws(module, posterior)
     log_lik = module.likelihood.log_prob(x.repeat(_ELBO_NOISE_DRAWS, 1), decoded)
     expected_log_lik = log_lik.reshape(_ELBO_NOISE_DRAWS, len(x)).mean(dim=0)
-    return expected_log_lik - prior.kl(posterior).sum(dim=-1)
+    return expected_log_lik - module.prior.kl(posterior).sum(dim=-1)
+
+
+def decoded_draws(module, posterior: tuple) -> torch.Tensor:
+    """The decoder's output at the ELBO's fixed posterior draws of each row:
+    ``(_ELBO_NOISE_DRAWS * n_rows, output width)``, draw by draw, so that row ``i`` of
+    draw ``d`` pairs with ``x.repeat(_ELBO_NOISE_DRAWS, 1)[d * n_rows + i]``."""
+    prior = module.prior
+    device = posterior[0].device
+    noise = tuple(part.to(device) for part in balanced_noise(prior, module.n_latent))
+    return module.decode(prior.draw(posterior, noise).reshape(-1, module.n_latent))
 
 
 # Draws decoded together by ``importance_weighted_bound``: bounds the temporaries at

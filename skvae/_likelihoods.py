@@ -42,7 +42,8 @@ class Likelihood(nn.Module, ABC):
     likelihood unless told otherwise), ``starts_from_ppca`` (whether training starts from
     probabilistic PCA's solution, which needs ``set_noise_variance``),
     ``supports_missing`` (whether ``log_prob`` leaves out the entries that
-    ``observed_entries`` marks missing) and ``__init__`` settings beyond ``data_scale``
+    ``observed_entries`` marks missing), ``calibrate`` (fit the noise to rows the model
+    did not train on; default: keep it) and ``__init__`` settings beyond ``data_scale``
     (the data's typical spread, given by the estimator).
     """
 
@@ -92,6 +93,9 @@ class Likelihood(nn.Module, ABC):
             return x, None
         observed = ~torch.isnan(x)
         return x.masked_fill(~observed, 0.0), observed
+
+    def calibrate(self, x: torch.Tensor, decoded: torch.Tensor) -> None:  # noqa: B027
+        """Fit the noise to rows ``x`` decoded as ``decoded``; here: nothing to fit."""
 
     @abstractmethod
     def log_prob(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor: ...
@@ -150,6 +154,15 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
         x, observed = self.observed_entries(x)
         return _calibrated_normal_log_prob(self, (x - decoded).square(), observed)
 
+    def calibrate(self, x, decoded) -> None:
+        """Set the noise variance to its maximum-likelihood value for rows ``x`` decoded
+        as ``decoded`` (after the floor)."""
+        x, observed = self.observed_entries(x)
+        squared_error = (x - decoded).double().square()
+        if observed is not None:
+            squared_error = squared_error * observed
+        self.set_noise_variance(float(_best_variance(squared_error, observed)))
+
     def mean(self, decoded):
         return decoded
 
@@ -158,6 +171,14 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
             decoded.shape, generator=generator, device=decoded.device, dtype=decoded.dtype
         )
         return decoded + self.scale() * noise
+
+
+def _best_variance(squared_error, observed) -> torch.Tensor:
+    """The shared variance that maximises the Gaussian likelihood of entries with
+    ``squared_error`` (already zero where ``observed``, if given, is False): their mean
+    over the observed entries."""
+    count = squared_error.numel() if observed is None else observed.sum().clamp(min=1)
+    return squared_error.sum() / count
 
 
 def _calibrated_normal_log_prob(likelihood, squared_error, observed, log_scale_term=0.0):
@@ -171,8 +192,8 @@ def _calibrated_normal_log_prob(likelihood, squared_error, observed, log_scale_t
     if likelihood.training:
         # The batch optimum; no gradient flows through it, none is needed: at the
         # optimum the derivative with respect to the scale is zero.
-        count = squared_error.numel() if observed is None else observed.sum().clamp(min=1)
-        variance = (squared_error.detach().sum() / count).clamp(min=likelihood.min_variance)
+        variance = _best_variance(squared_error.detach(), observed).clamp(
+            min=likelihood.min_variance)
         likelihood.variance.lerp_(variance, likelihood.momentum)
     else:
         variance = likelihood.variance

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._callbacks import SELECTION
-from ._elbo import balanced_noise
+from ._elbo import decoded_draws
 from ._inference import Inference
 
 # The held-out rows that test the best epoch against the start: those that did not
@@ -42,9 +42,9 @@ class Verdict:
 
 
 def calibrate_noise(module, rows: np.ndarray, device) -> None:
-    """Set a Gaussian likelihood's shared noise variance to its maximum-likelihood value
-    on ``rows`` that were not trained on: the mean squared error of the decoded posterior
-    draws (the same draws as the ELBO's), over the observed entries.
+    """Fit the likelihood's noise (``Likelihood.calibrate``: for the Gaussian, its shared
+    variance to its maximum-likelihood value) to ``rows`` that were not trained on,
+    decoded at the ELBO's posterior draws.
 
     In training the variance follows the training batches, and a decoder that fits its
     training rows more closely than new ones reports too little noise: new rows then
@@ -53,22 +53,13 @@ def calibrate_noise(module, rows: np.ndarray, device) -> None:
     held-out likelihood fell 1.6 nats per row below PCA's). Pass the held-out rows that
     chose the epoch (``SELECTION``), so the rows that test it stay unseen.
     """
-    likelihood = module.likelihood
-    if likelihood.name != "gaussian" or len(rows) == 0:
+    if len(rows) == 0:
         return
     module.eval()
-    prior, n_latent = module.prior, module.n_latent
     with torch.inference_mode():
         x = torch.as_tensor(np.asarray(rows), dtype=torch.float32, device=device)
-        noise = tuple(part.to(device) for part in balanced_noise(prior, n_latent))
-        z = prior.draw(module.encode(x), noise).reshape(-1, n_latent)
-        target, observed = likelihood.observed_entries(x.repeat(len(noise[0]), 1))
-        squared_error = (target - likelihood.mean(module.decode(z))).double().square()
-        if observed is None:
-            variance = squared_error.mean()
-        else:
-            variance = (squared_error * observed).sum() / observed.sum().clamp(min=1)
-    likelihood.set_noise_variance(float(variance))
+        decoded = decoded_draws(module, module.encode(x))
+        module.likelihood.calibrate(x.repeat(len(decoded) // len(x), 1), decoded)
 
 
 def held_out_gain(inference: Inference, start_inference: Inference,
