@@ -251,12 +251,12 @@ def test_missing_gpu_index_falls_back_to_the_cpu(monkeypatch):
         assert available_device(torch.device("cuda:1")) == torch.device("cpu")
 
 
-def test_models_saved_in_state_format_2_load_and_train_on_the_same_way():
-    # Written by tests/data/make_state_format_2_fixture.py at commit ee8d7fd, when the
-    # module's tensors had flat names and the linear paths' parameters came first.
+def test_models_saved_in_state_format_3_load_and_train_on_the_same_way():
+    # A model fitted at commit ee8d7fd and saved in state format 3 at 27929e7, before the
+    # fitted-model object; the outputs are those it gave when it was fitted.
     data = Path(__file__).parent / "data"
-    model = pickle.loads((data / "state_format_2_model.pkl").read_bytes())
-    expected = np.load(data / "state_format_2_outputs.npz")
+    model = pickle.loads((data / "state_format_3_model.pkl").read_bytes())
+    expected = np.load(data / "state_format_3_outputs.npz")
     X = expected["X"]
     # The fixture was written on another machine: bitwise equality is promised on the
     # same machine only (its matrix kernels may round differently), so float32 rounding.
