@@ -10,11 +10,12 @@ import time
 import numpy as np
 import torch
 
-from skvae import VAETransformer, _training
-from skvae._elbo import NegativeELBO
-from skvae._module import build_module
-from skvae._ppca import fit_ppca
-from skvae._validation import feature_statistics
+from skvae import VAETransformer
+from skvae._data.validation import feature_statistics
+from skvae._fit import training as _training
+from skvae._model.elbo import NegativeELBO
+from skvae._model.module import build_module
+from skvae._model.ppca import fit_ppca
 
 _ELBO_DRAWS = 16
 

@@ -166,7 +166,8 @@ def _child(source, *args):
 
 def _reference_epochs(n_rows, steps):
     """Epochs that give the reference REFERENCE_FACTOR times the defaults' ``steps``."""
-    from skvae import VAETransformer, _training
+    from skvae import VAETransformer
+    from skvae._fit import training as _training
 
     defaults = VAETransformer()
     held_out = _training.held_out_rows(defaults._training_settings(False), n_rows)

@@ -17,8 +17,9 @@ from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 from torch import nn
 
-from skvae import VAETransformer, _threads
-from skvae._module import build_module
+from skvae import VAETransformer
+from skvae._fit import threads as _threads
+from skvae._model.module import build_module
 
 MATMUL_SHAPES = ((128, 256, 256), (1024, 256, 256), (2048, 2048, 2048))
 TRANSFORM_ROWS = 200_000

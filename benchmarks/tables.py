@@ -40,7 +40,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skvae import VAEImputer, VAETransformer
-from skvae._columns import ColumnLayout
+from skvae._data.columns import ColumnLayout
 
 SEEDS = (0, 1)
 SETTINGS = (("MCAR 10%", "mcar", 0.1), ("MCAR 30%", "mcar", 0.3), ("MNAR 20%", "mnar", 0.2))

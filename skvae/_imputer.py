@@ -5,10 +5,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._columns import as_table, missing_mask
-from ._inference import fill_missing
+from ._apply.inference import fill_missing
+from ._data.columns import as_table, missing_mask
+from ._data.validation import check_params, feature_names_in, seed_from_random_state
 from ._transformer import VAETransformer
-from ._validation import check_params, feature_names_in, seed_from_random_state
 
 # Share of the observed entries hidden to choose between the default models.
 _VALIDATION_SHARE = 0.1

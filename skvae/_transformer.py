@@ -17,19 +17,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _compression, _persistence, _training
-from ._columns import ColumnLayout, check_numeric_columns, needs_layout
-from ._diagnostics import diagnose, diagnostic_rows, linear_surface
-from ._inference import Inference, shared_tensor
-from ._likelihoods import LIKELIHOODS
-from ._ppca import ppca_solution, spectrum, spectrum_with_missing
-from ._priors import PRIORS, Prior, resolve_prior
-from ._sampling import CodeDensity, density_rows, fit_code_density
-from ._selection import CONFIRMATION, SELECTION, Verdict, calibrate_noise, decide, held_out_gain
-from ._spec import NetSpec, TrainingSettings, architecture, prior_entry
-from ._streaming import is_file_backed, sample_in_memory
-from ._threads import restored_threads
-from ._validation import (
+from ._apply import compression as _compression
+from ._apply.diagnostics import diagnose, diagnostic_rows, linear_surface
+from ._apply.inference import Inference, shared_tensor
+from ._apply.sampling import CodeDensity, density_rows, fit_code_density
+from ._data.columns import ColumnLayout, check_numeric_columns, needs_layout
+from ._data.streaming import is_file_backed, sample_in_memory
+from ._data.validation import (
     Interval,
     RealNotInt,
     StrOptions,
@@ -42,6 +36,14 @@ from ._validation import (
     output_container,
     seed_from_random_state,
 )
+from ._fit import training as _training
+from ._fit.selection import CONFIRMATION, SELECTION, Verdict, calibrate_noise, decide, held_out_gain
+from ._fit.threads import restored_threads
+from ._io import persistence as _persistence
+from ._model.likelihoods import LIKELIHOODS
+from ._model.ppca import ppca_solution, spectrum, spectrum_with_missing
+from ._model.priors import PRIORS, Prior, resolve_prior
+from ._model.spec import NetSpec, TrainingSettings, architecture, prior_entry
 from .exceptions import NonFiniteLossError
 
 # Fits on fewer rows than this get a warning: they describe little more than those rows.

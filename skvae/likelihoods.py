@@ -3,5 +3,5 @@ built-in ones. To add one, subclass ``Likelihood`` with a name; the contributor 
 shows how.
 """
 
-from ._likelihoods import *  # noqa: F403
-from ._likelihoods import __all__  # noqa: F401
+from ._model.likelihoods import *  # noqa: F403
+from ._model.likelihoods import __all__  # noqa: F401

@@ -5,5 +5,5 @@ Pass a name (``prior="spike_slab"``) or an object with its settings
 name; the contributor guide shows how.
 """
 
-from ._priors import *  # noqa: F403
-from ._priors import __all__  # noqa: F401
+from ._model.priors import *  # noqa: F403
+from ._model.priors import __all__  # noqa: F401

@@ -17,7 +17,7 @@ FAST = {"hidden_layer_sizes": (16,), "max_iter": 5, "batch_size": 32, "early_sto
 @pytest.fixture
 def no_warmup(monkeypatch):
     """No KL warm-up, hence no epochs in which the stopping rules count no misses."""
-    from skvae import _training
+    from skvae._fit import training as _training
 
     monkeypatch.setattr(_training, "_KL_WARMUP_STEPS", 0)
 

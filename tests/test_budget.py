@@ -10,8 +10,10 @@ import pytest
 from numpy.testing import assert_array_equal
 from skorch.callbacks import Callback
 
-from skvae import VAETransformer, _streaming, _training
-from skvae._spec import NetSpec
+from skvae import VAETransformer
+from skvae._data import streaming as _streaming
+from skvae._fit import training as _training
+from skvae._model.spec import NetSpec
 
 from .conftest import FAST
 

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from skvae import VAETransformer, _compression
-from skvae._compression import FORMAT_VERSION, MAGIC
+from skvae import VAETransformer
+from skvae._apply import compression as _compression
+from skvae._apply.compression import FORMAT_VERSION, MAGIC
 
 from .conftest import FAST
 
@@ -292,7 +293,7 @@ def test_saved_container_still_decodes_the_same():
 def test_a_forged_tiny_step_is_refused_before_any_table_is_built(model, blob):
     import hashlib
 
-    from skvae._compression import _HEADER
+    from skvae._apply.compression import _HEADER
 
     forged = bytearray(blob[:-16])
     struct.pack_into("<d", forged, _HEADER.size, 1e-12)  # first component's step

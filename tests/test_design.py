@@ -11,9 +11,9 @@ import torch
 from numpy.testing import assert_array_equal
 
 from skvae import VAETransformer
-from skvae._compression import fingerprint
-from skvae._likelihoods import Likelihood
-from skvae._priors import Prior, _normal_cdf
+from skvae._apply.compression import fingerprint
+from skvae._model.likelihoods import Likelihood
+from skvae._model.priors import Prior, _normal_cdf
 
 from .conftest import FAST
 

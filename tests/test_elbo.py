@@ -2,10 +2,10 @@
 
 import torch
 
-from skvae._elbo import NegativeELBO, elbo
-from skvae._likelihoods import BernoulliLikelihood
-from skvae._module import build_module
-from skvae._priors import StandardNormalPrior
+from skvae._model.elbo import NegativeELBO, elbo
+from skvae._model.likelihoods import BernoulliLikelihood
+from skvae._model.module import build_module
+from skvae._model.priors import StandardNormalPrior
 
 
 def test_free_bits_charge_at_least_the_floor_per_dimension():

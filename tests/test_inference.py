@@ -6,8 +6,8 @@ from numpy.testing import assert_allclose
 from torch import nn
 
 from skvae import VAETransformer
-from skvae._inference import BATCH_ROWS, FoldedEncoder, Inference
-from skvae._module import build_module
+from skvae._apply.inference import BATCH_ROWS, FoldedEncoder, Inference
+from skvae._model.module import build_module
 
 from .conftest import FAST
 

@@ -9,7 +9,7 @@ import torch
 from numpy.testing import assert_allclose
 
 from skvae import VAETransformer
-from skvae._likelihoods import (
+from skvae._model.likelihoods import (
     LIKELIHOODS,
     BernoulliLikelihood,
     GaussianLikelihood,

@@ -7,8 +7,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skvae import VAEImputer, VAETransformer
-from skvae._diagnostics import decoder_jacobian
-from skvae._ppca import spectrum, spectrum_with_missing
+from skvae._apply.diagnostics import decoder_jacobian
+from skvae._model.ppca import spectrum, spectrum_with_missing
 
 from .conftest import FAST
 

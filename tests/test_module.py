@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 
-from skvae._likelihoods import GaussianLikelihood
-from skvae._module import LinearPlusMLP, VAEModule, build_module, flat_name
-from skvae._priors import StandardNormalPrior
+from skvae._model.likelihoods import GaussianLikelihood
+from skvae._model.module import LinearPlusMLP, VAEModule, build_module, flat_name
+from skvae._model.priors import StandardNormalPrior
 
 
 def test_forward_returns_a_plain_tuple_in_documented_order():

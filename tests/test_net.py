@@ -2,7 +2,7 @@
 
 import torch
 
-from skvae._net import RandomRowSplit, RowBatches, RowDataset
+from skvae._fit.net import RandomRowSplit, RowBatches, RowDataset
 
 
 def _rows(batches):

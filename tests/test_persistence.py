@@ -19,7 +19,7 @@ from skorch.exceptions import DeviceWarning
 
 import skvae
 from skvae import VAETransformer, VersionMismatchWarning
-from skvae._persistence import available_device
+from skvae._io.persistence import available_device
 
 from .conftest import FAST
 

@@ -10,8 +10,8 @@ from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 
 from skvae import VAETransformer
-from skvae._elbo import elbo
-from skvae._ppca import fit_ppca, spectrum
+from skvae._model.elbo import elbo
+from skvae._model.ppca import fit_ppca, spectrum
 
 
 def _low_rank(n_rows=400, n_features=8, rank=3, noise=0.3, seed=0):
@@ -181,7 +181,7 @@ def test_a_kept_start_reconstructs_as_pca_on_near_isotropic_data():
 
 @pytest.mark.parametrize("n_draws", [2, 16, 64])
 def test_importance_weighted_bound_is_pcas_log_likelihood_at_the_start(n_draws):
-    from skvae._inference import Inference
+    from skvae._apply.inference import Inference
 
     X = _low_rank()
     vae = VAETransformer(n_components=3, max_iter=1, random_state=0).fit(X)
@@ -195,7 +195,7 @@ def test_importance_weighted_bound_is_pcas_log_likelihood_at_the_start(n_draws):
 def test_importance_weighted_bound_lies_between_the_elbo_and_grows_with_draws():
     from sklearn.datasets import make_s_curve
 
-    from skvae._inference import Inference
+    from skvae._apply.inference import Inference
 
     X = make_s_curve(600, noise=0.05, random_state=0)[0]
     vae = VAETransformer(n_components=2, max_iter=60, early_stopping=False,

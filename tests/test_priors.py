@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from skvae._priors import (
+from skvae._model.priors import (
     PRIORS,
     LaplacePrior,
     Prior,

@@ -11,7 +11,7 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
-from skvae._sampling import CodeDensity, fit_code_density
+from skvae._apply.sampling import CodeDensity, fit_code_density
 
 from .conftest import FAST
 

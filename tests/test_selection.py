@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skvae._selection import decide
+from skvae._fit.selection import decide
 
 
 def test_a_few_heavy_rows_cannot_flip_a_gain_seen_on_most_rows():
@@ -45,7 +45,7 @@ def test_calibrated_noise_maximises_the_elbo_of_the_rows_it_was_set_on():
     from sklearn.datasets import make_s_curve
 
     from skvae import VAETransformer
-    from skvae._selection import calibrate_noise
+    from skvae._fit.selection import calibrate_noise
 
     X = make_s_curve(400, noise=0.1, random_state=0)[0]
     vae = VAETransformer(n_components=2, max_iter=20, early_stopping=False,

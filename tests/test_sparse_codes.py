@@ -7,7 +7,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skvae import VAETransformer
-from skvae._priors import PRIORS
+from skvae._model.priors import PRIORS
 
 from .conftest import FAST
 

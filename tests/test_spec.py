@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skvae import VAETransformer
-from skvae._spec import NetSpec
+from skvae._model.spec import NetSpec
 
 from .conftest import FAST
 

@@ -7,7 +7,8 @@ import torch
 from numpy.testing import assert_array_equal
 from skorch.callbacks import Callback
 
-from skvae import VAETransformer, _threads
+from skvae import VAETransformer
+from skvae._fit import threads as _threads
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
-from skvae._inference import BATCH_ROWS as _INFERENCE_BATCH_ROWS
+from skvae._apply.inference import BATCH_ROWS as _INFERENCE_BATCH_ROWS
 
 from .conftest import FAST
 

@@ -21,7 +21,7 @@ from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _check_feature_names_in
 from skorch.callbacks import Callback
 
-from ._streaming import row_chunks
+from .._data.streaming import row_chunks
 
 # Rows read at a time when a statistic is computed in float64: bounds the extra memory.
 _STATS_CHUNK_ROWS = 16384

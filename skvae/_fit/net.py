@@ -13,9 +13,9 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
 from skorch.utils import TeeGenerator
 
-from ._callbacks import EpochTermAverages, HeldOutELBO
-from ._elbo import NegativeELBO
-from .exceptions import NonFiniteLossError
+from .._fit.callbacks import EpochTermAverages, HeldOutELBO
+from .._model.elbo import NegativeELBO
+from ..exceptions import NonFiniteLossError
 
 
 class RowDataset(torch.utils.data.Dataset):

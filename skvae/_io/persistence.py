@@ -14,10 +14,10 @@ import torch
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
 
-from ._module import LinearPlusMLP, VAEModule, _RowWiseLinear, flat_name
-from ._validation import check_device
-from ._version import __version__
-from .exceptions import VersionMismatchWarning
+from .._data.validation import check_device
+from .._model.module import LinearPlusMLP, VAEModule, _RowWiseLinear, flat_name
+from .._version import __version__
+from ..exceptions import VersionMismatchWarning
 
 __all__ = ["VersionMismatchWarning"]  # its old home: models and code may still name it
 

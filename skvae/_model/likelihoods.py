@@ -292,7 +292,7 @@ class LaplaceLikelihood(Likelihood, name="laplace"):
 
 
 class MixedLikelihood(Likelihood, name="mixed"):
-    """One likelihood per column of a table of mixed types (``skvae._columns``):
+    """One likelihood per column of a table of mixed types (``skvae._data.columns``):
     Gaussian for numeric columns, a softmax over the categories for binary and
     categorical columns (for two categories, a Bernoulli), Poisson for counts.
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._streaming import row_chunks
-from ._validation import minka_dimension
+from .._data.streaming import row_chunks
+from .._data.validation import minka_dimension
 
 # Rows per chunk when accumulating the scatter matrix: the covariance never needs a
 # centred copy of all of X.

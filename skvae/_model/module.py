@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._likelihoods import Likelihood, build_likelihood
-from ._ppca import PPCASolution
-from ._priors import Prior, build_prior
+from .._model.likelihoods import Likelihood, build_likelihood
+from .._model.ppca import PPCASolution
+from .._model.priors import Prior, build_prior
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._callbacks import SELECTION
-from ._elbo import decoded_draws
-from ._inference import Inference
+from .._apply.inference import Inference
+from .._fit.callbacks import SELECTION
+from .._model.elbo import decoded_draws
 
 # The held-out rows that test the best epoch against the start: those that did not
 # choose it (``SELECTION`` did).

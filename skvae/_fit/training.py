@@ -12,19 +12,19 @@ import warnings
 import torch
 from skorch.callbacks import LRScheduler, ProgressBar
 
-from . import _persistence
-from ._callbacks import (
+from .._data.validation import check_callbacks
+from .._fit.callbacks import (
     BudgetProgress,
     CosineDecay,
     EpochTable,
     PatienceAfterWarmUp,
 )
-from ._module import build_module
-from ._net import RandomRowSplit, VAENet
-from ._priors import PRIORS
-from ._spec import NetSpec, TrainingSettings
-from ._threads import ThreadTuner
-from ._validation import check_callbacks
+from .._fit.net import RandomRowSplit, VAENet
+from .._fit.threads import ThreadTuner
+from .._io import persistence as _persistence
+from .._model.module import build_module
+from .._model.priors import PRIORS
+from .._model.spec import NetSpec, TrainingSettings
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
 # an epoch passes too quickly for a bar to tell anyone anything.

@@ -24,8 +24,8 @@ import constriction
 import numpy as np
 import torch
 
-from ._inference import BATCH_ROWS, check_finite_output
-from ._module import flat_name
+from .._apply.inference import BATCH_ROWS, check_finite_output
+from .._model.module import flat_name
 
 MAGIC = b"SKVAEC"
 FORMAT_VERSION = 1

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._elbo import elbo, importance_weighted_bound
-from ._module import LinearPlusMLP
-from ._streaming import release
+from .._data.streaming import release
+from .._model.elbo import elbo, importance_weighted_bound
+from .._model.module import LinearPlusMLP
 
 # Rows per forward pass: large enough for the matrix products to run near peak, small
 # enough that a million rows never become one giant tensor.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._priors import PRIORS, Prior
+from .._model.priors import PRIORS, Prior
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import time
 import torch
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
 
-from ._elbo import elbo
+from .._model.elbo import elbo
 
 
 class EpochTermAverages(Callback):
