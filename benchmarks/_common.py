@@ -1,13 +1,14 @@
-"""Helpers shared by the benchmark sections: tables, timing, data and estimator defaults."""
+"""Helpers shared by the benchmark sections: progress, timing, plain-text tables, JSON and
+the estimator's defaults (data sets: ``datasets``; measurements: ``metrics``)."""
 
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 
@@ -22,31 +23,27 @@ def estimator_defaults() -> dict:
     return VAETransformer().get_params()
 
 
-def digits_unit() -> np.ndarray:
-    """``load_digits`` scaled to [0, 1], as float64."""
-    return load_digits().data / 16.0
-
-
-def held_out_split(X, seed, test_size=0.25, standardise=True):
-    """``(X_train, X_test)``: a split set by ``seed``, both standardised on the training
-    rows unless ``standardise`` is False."""
-    X_train, X_test = train_test_split(X, test_size=test_size, random_state=seed)
-    if not standardise:
-        return X_train, X_test
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test)
-
-
-def round_trip_mse(model, X) -> float:
-    """Mean squared error of ``inverse_transform(transform(X))``."""
-    return float(np.mean((X - model.inverse_transform(model.transform(X))) ** 2))
-
-
 def timed(fn, *args, **kwargs):
     """Return ``(result, seconds)`` of one call."""
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def run_child(source: str, *args, path: str | None = None) -> dict:
+    """Run ``source`` in a fresh interpreter with ``args`` as its ``sys.argv[1:]`` (and
+    ``path`` importable, where given); return the JSON of its last line of output, or
+    ``{"error": its last line of stderr}`` when it fails."""
+    env = None
+    if path is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [path, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", source, *map(str, args)],
+                          capture_output=True, text=True, check=False, env=env)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+        return {"error": tail}
+    return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
 
 
 def median(values) -> float:
@@ -58,6 +55,11 @@ def fmt(value, spec: str = ".4g") -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "-"
     return format(value, spec)
+
+
+def verdict(ok) -> str:
+    """A target's outcome as the tables print it."""
+    return "PASS" if ok else "FAIL"
 
 
 def format_table(title: str, headers: list[str], rows: list[list], notes=()) -> str:

@@ -9,13 +9,19 @@ way for every model (exact for PPCA at any number of draws); PCA's side is its e
 ``StandardScaler`` fitted on the training rows, ``random_state`` = seed, defaults.
 """
 
-import time
 import warnings
 
-import numpy as np
-from _common import fmt, format_table, held_out_split, log, median, round_trip_mse, timed
-from panel import load_tables
-from sklearn.datasets import load_digits, make_s_curve, make_swiss_roll
+from _common import fmt, format_table, log, median, timed, verdict
+from datasets import (
+    panel_tables,
+    pca_vs_fa_table,
+    s_curve,
+    sklearn_table,
+    sklearn_target,
+    swiss_roll,
+    three_factor_table,
+)
+from metrics import default_scored_search, held_out_split, round_trip_mse
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -40,24 +46,6 @@ PANEL_LARGE_ROWS = 500
 PANEL_SIZES = (2, 5)
 
 
-def three_factor_table(n_rows=3000, seed=0) -> np.ndarray:
-    """Three uniform factors through a random mixing and tanh into 20 columns, small
-    noise: data with 3 nonlinear factors and many linear directions."""
-    rng = np.random.default_rng(seed)
-    factors = rng.uniform(-1.0, 1.0, size=(n_rows, 3))
-    mixing = rng.normal(0.0, 1.5, size=(3, 20))
-    return np.tanh(factors @ mixing) + 0.05 * rng.standard_normal((n_rows, 20))
-
-
-def pca_vs_fa_table() -> np.ndarray:
-    """The homoscedastic rank-5 data of scikit-learn's PCA-vs-FA model-selection example."""
-    from scipy import linalg
-
-    rng = np.random.RandomState(42)
-    basis, _, _ = linalg.svd(rng.randn(25, 25))
-    return rng.randn(500, 5) @ basis[:, :5].T + rng.randn(500, 25)
-
-
 def compare(X_train, X_test, k, seed) -> dict:
     """The default VAE against PCA on held-out rows."""
     vae, seconds = timed(VAETransformer(n_components=k, random_state=seed).fit, X_train)
@@ -77,7 +65,7 @@ def compare(X_train, X_test, k, seed) -> dict:
 def _readme(seeds) -> dict:
     """The README's pipeline on all of digits (does it train?), its bound on held-out
     rows, and the gallery demo's accuracy beside PCA's."""
-    X, y = load_digits(return_X_y=True)
+    X, y = sklearn_table("digits"), sklearn_target("digits")
     fits = []
     for seed in seeds:
         pipe = Pipeline([("scale", StandardScaler()),
@@ -99,12 +87,12 @@ def _readme(seeds) -> dict:
 def _cases(seeds, sections):
     out = {}
     if "manifolds" in sections:
-        for name, make in (("s_curve", make_s_curve), ("swiss_roll", make_swiss_roll)):
-            X = make(3000, noise=0.05, random_state=0)[0]
+        for name, make in (("s_curve", s_curve), ("swiss_roll", swiss_roll)):
+            X = make(3000, noise=0.05, seed=0)
             out[name] = [compare(*held_out_split(X, s, TEST_SIZE), 2, s) for s in seeds]
             log(f"beyond_pca: {name} done")
     if "digits" in sections:
-        X = load_digits().data
+        X = sklearn_table("digits")
         for k in DIGITS_TARGETS:
             out[f"digits k={k}"] = [compare(*held_out_split(X, s, TEST_SIZE), k, s) for s in seeds]
             log(f"beyond_pca: digits k={k} done")
@@ -112,11 +100,8 @@ def _cases(seeds, sections):
 
 
 def _panel(seeds, quick) -> list:
-    tables = load_tables()
-    if quick:
-        tables = {name: tables[name] for name in ("breast_cancer", "wine")}
     entries = []
-    for name, X in tables.items():
+    for name, X in panel_tables(quick).items():
         for k in PANEL_SIZES:
             if k >= X.shape[1]:
                 continue
@@ -136,16 +121,9 @@ def _auto() -> dict:
 
 
 def _search() -> dict:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import GridSearchCV
-
-    pipe = Pipeline([("scale", StandardScaler()), ("vae", VAETransformer(random_state=0))])
-    grid = {"vae__n_components": [2, 5], "vae__beta": [0.5, 1.0, 2.0]}
-    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2)
-    start = time.perf_counter()
-    search.fit(load_breast_cancer().data)
-    return {"picked": search.best_params_["vae__n_components"],
-            "seconds": time.perf_counter() - start}
+    search = default_scored_search()
+    return {"picked": search["best_params"]["vae__n_components"],
+            "seconds": search["seconds"]}
 
 
 def run(quick: bool = False, sections=("readme", "manifolds", "digits", "panel", "auto",
@@ -169,17 +147,13 @@ def run(quick: bool = False, sections=("readme", "manifolds", "digits", "panel",
     return results, _report(results)
 
 
-def _ok(flag) -> str:
-    return "PASS" if flag else "FAIL"
-
-
 def _report(results) -> str:
     text = ""
     if "readme" in results:
         readme = results["readme"]
         rows = [[f["best_epoch_all_rows"], f"{f['bound_gap']:+.2f}", f"{f['elbo_gap']:+.2f}",
                  f"{f['mse_ratio']:.3f}",
-                 _ok(f["best_epoch_all_rows"] > 0 and f["bound_gap"] >= README_BOUND_LEAD)]
+                 verdict(f["best_epoch_all_rows"] > 0 and f["bound_gap"] >= README_BOUND_LEAD)]
                 for f in readme["fits"]]
         accuracy = readme["demo_accuracy"]
         text += format_table(
@@ -206,7 +180,7 @@ def _report(results) -> str:
         rows.append([name, " ".join(f"{r:.3f}" for r in ratios), f"{median(ratios):.3f}",
                      " ".join(f"{g:+.2f}" for g in gaps),
                      " ".join(f"{f['elbo_gap']:+.2f}" for f in fits),
-                     fmt(median([f["fit_s"] for f in fits]), ".1f"), target_text, _ok(ok)])
+                     fmt(median([f["fit_s"] for f in fits]), ".1f"), target_text, verdict(ok)])
     if rows:
         text += format_table(
             "Standardised manifolds (3,000 rows, noise 0.05, k=2) and digits",
@@ -222,15 +196,15 @@ def _report(results) -> str:
             "n_components='auto'",
             ["data", "n_components_ per seed", "target", "result"],
             [["3 tanh factors in 20 columns, standardised", auto["three_factor"], "3-4",
-              _ok(all(3 <= n <= 4 for n in auto["three_factor"]))],
+              verdict(all(3 <= n <= 4 for n in auto["three_factor"]))],
              ["rank 5 in 25 columns (PCA-vs-FA example)", auto["pca_vs_fa"], 5,
-              _ok(all(n == 5 for n in auto["pca_vs_fa"]))]]) + "\n"
+              verdict(all(n == 5 for n in auto["pca_vs_fa"]))]]) + "\n"
     if "search" in results:
         search = results["search"]
         text += format_table(
             "Costs", ["measure", "value", "target", "result"],
             [["GridSearchCV on std breast cancer (6 x 3): n_components picked",
-              search["picked"], 5, _ok(search["picked"] == 5)],
+              search["picked"], 5, verdict(search["picked"] == 5)],
              ["  seconds (n_jobs=2)", f"{search['seconds']:.1f}", "-", "-"]]
             + _cost_rows(results))
     return text
@@ -243,7 +217,7 @@ def _cost_rows(results) -> list:
     fit_s = median([f["fit_s"] for f in small])
     bound_s = median([f["bound_s"] for f in small])
     return [["median default fit, panel tables <= 2,000 rows, seconds", f"{fit_s:.2f}",
-             1.0, _ok(fit_s <= 1.0)],
+             1.0, verdict(fit_s <= 1.0)],
             [f"median bound ({BOUND_DRAWS} draws) on their held-out rows, seconds",
              f"{bound_s:.3f}", "-", "-"]]
 
@@ -265,7 +239,7 @@ def _panel_report(entries) -> str:
         rows.append([entry["table"], "x".join(map(str, entry["shape"])), entry["k"],
                      f"{median(ratios):.3f}", f"{max(ratios):.3f}", f"{min(gaps):+.3f}",
                      " ".join(f"{f['elbo_gap']:+.2f}" for f in fits),
-                     sum(f["kept_start"] for f in fits), why or "-", _ok(ok)])
+                     sum(f["kept_start"] for f in fits), why or "-", verdict(ok)])
     n_fits = sum(len(e["fits"]) for e in entries)
     return format_table(
         "Panel: real tables, standardised, k in {2, 5}",
@@ -277,7 +251,7 @@ def _panel_report(entries) -> str:
             f"median MSE/PCA over the {len(large)} cases with >= {PANEL_LARGE_ROWS} rows: "
             f"{median(large) if large else float('nan'):.3f} (target <= "
             f"{PANEL_MEDIAN_TARGET}): "
-            f"{_ok(bool(large) and median(large) <= PANEL_MEDIAN_TARGET)}.",
+            f"{verdict(bool(large) and median(large) <= PANEL_MEDIAN_TARGET)}.",
             f"start kept in {kept} of {n_fits} fits; {len(rows) - misses} of {len(rows)} "
             "cases meet their targets."])
 

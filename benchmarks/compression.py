@@ -16,12 +16,12 @@ import lzma
 import zlib
 
 import constriction
+import metrics
 import numpy as np
-from _common import digits_unit, fmt, format_table, log, median, timed
-from sklearn.datasets import load_breast_cancer
+from _common import fmt, format_table, log, median, timed
+from datasets import digits_unit, sklearn_table
+from metrics import held_out_split
 from sklearn.decomposition import PCA
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 
@@ -35,24 +35,16 @@ BD_RATE_TARGET = -0.35
 
 
 def _digits():
-    X_train, X_test = train_test_split(digits_unit(), test_size=0.25, random_state=0)
-    return X_train, X_test
+    return held_out_split(digits_unit(), 0, standardise=False)
 
 
 def _breast_cancer():
-    X_train, X_test = train_test_split(load_breast_cancer().data, test_size=0.25,
-                                       random_state=0)
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test)
+    return held_out_split(sklearn_table("breast_cancer"), 0)
 
 
 # name, loader, skvae latent sizes, PCA's largest component count
 DATASETS = (("digits/16", _digits, (2, 3, 5, 10, 20), 40),
             ("breast_cancer std", _breast_cancer, (2, 5, 10), 30))
-
-
-def _mse(X, X_hat) -> float:
-    return float(np.mean((X - X_hat) ** 2))
 
 
 def _envelope(points):
@@ -85,8 +77,8 @@ def _skvae_points(X_train, X_test, sizes):
             for refine in (True, False):
                 data, rate = vae.compress(X_test, step=step, refine=refine,
                                           return_rate=True)
-                mse = _mse(X_test, vae.decompress(data))
-                points[refine].append((rate["payload_bits_per_row"], mse,
+                error = metrics.mse(X_test, vae.decompress(data))
+                points[refine].append((rate["payload_bits_per_row"], error,
                                        f"k={k} step={step}"))
             header = 8 * len(data) / len(X_test) - rate["payload_bits_per_row"]
         log(f"compression: skvae k={k} done")
@@ -114,10 +106,10 @@ def _pca_distortion_range(X_train, X_test, k_low=2, k_high=20):
     pca = PCA(n_components=k_high).fit(X_train)
     coefficients = pca.transform(X_test)
 
-    def mse(k):
-        return _mse(X_test, coefficients[:, :k] @ pca.components_[:k] + pca.mean_)
+    def error(k):
+        return metrics.mse(X_test, coefficients[:, :k] @ pca.components_[:k] + pca.mean_)
 
-    return mse(k_high), mse(k_low)
+    return error(k_high), error(k_low)
 
 
 def bd_rate(frontier, reference, mse_low, mse_high, n_grid=200):
@@ -159,7 +151,7 @@ def _pca_points(X_train, X_test, max_components):
                                  scale.ravel().copy())
             bits = 32 * coder.num_words() / len(X_test)
             reconstruction = (symbols * step) @ pca.components_[:k] + pca.mean_
-            points.append((bits, _mse(X_test, reconstruction), f"k={k} step={step:.3g}"))
+            points.append((bits, metrics.mse(X_test, reconstruction), f"k={k} step={step:.3g}"))
     return points
 
 
@@ -167,9 +159,9 @@ def _byte_codecs(X_train, X_test):
     low, high = X_train.min(axis=0), X_train.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
     levels = np.clip(np.rint((X_test - low) / span * 255), 0, 255).astype(np.uint8)
-    mse = _mse(X_test, levels / 255 * span + low)
+    error = metrics.mse(X_test, levels / 255 * span + low)
     raw = levels.tobytes()
-    return [(name, 8 * len(codec(raw)) / len(X_test), mse)
+    return [(name, 8 * len(codec(raw)) / len(X_test), error)
             for name, codec in (("8-bit + zlib", lambda b: zlib.compress(b, 9)),
                                 ("8-bit + lzma", lambda b: lzma.compress(b, preset=9)))]
 

@@ -14,75 +14,22 @@ non-zeros on digits and the s-curve, <= 1.0 on the other two.
 """
 
 import numpy as np
-from _common import format_table, log, median
-from sklearn.datasets import load_breast_cancer, load_digits, make_s_curve
-from sklearn.decomposition import MiniBatchDictionaryLearning, MiniBatchSparsePCA
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
+from _common import format_table, log, median, verdict
+from datasets import digits_unit, s_curve_20d, sklearn_table, star98_standardised
+from metrics import NONZEROS, best_dictionary_curve, held_out_split, mse
 
 from skvae import VAETransformer
 
 ATOMS = (32, 64, 128, 256)
-CODERS = ("omp", "lars")
-NONZEROS = tuple(range(1, 17))
 TARGETS = (3, 5, 10)
 WIDTHS = (32, 64)
 SEEDS = (0, 1, 2)
 BOUNDS = {"digits/16": 0.9, "s-curve 20-D": 0.9, "breast cancer": 1.0, "star98": 1.0}
 
 
-def _digits(seed):
-    return load_digits().data / 16
-
-
-def _breast_cancer(seed):
-    return StandardScaler().fit_transform(load_breast_cancer().data)
-
-
-def _s_curve(seed):
-    points, _ = make_s_curve(3000, noise=0.05, random_state=0)
-    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((20, 20)))
-    return points @ rotation[:3]
-
-
-def _star98(seed):
-    from statsmodels.datasets import star98
-
-    frame = star98.load_pandas().data
-    return StandardScaler().fit_transform(frame.select_dtypes("number").to_numpy(float))
-
-
-DATASETS = {"digits/16": _digits, "breast cancer": _breast_cancer,
-            "s-curve 20-D": _s_curve, "star98": _star98}
-
-
-def _mse(X, X_hat):
-    return float(np.mean((X - X_hat) ** 2))
-
-
-def _best_dictionary_curve(train, test, seed, atoms, quick):
-    """Lowest held-out MSE at each count in NONZEROS, and which model gave it."""
-    mean = train.mean(axis=0)
-    best = [(np.inf, "")] * len(NONZEROS)
-    for n_atoms in atoms:
-        dictionary = MiniBatchDictionaryLearning(n_components=n_atoms, random_state=seed,
-                                                 max_iter=20 if quick else 100)
-        dictionary.fit(train - mean)
-        for coder in CODERS:
-            for i, nonzeros in enumerate(NONZEROS):
-                dictionary.set_params(transform_algorithm=coder,
-                                      transform_n_nonzero_coefs=nonzeros)
-                codes = dictionary.transform(test - mean)
-                mse = _mse(test, codes @ dictionary.components_ + mean)
-                best[i] = min(best[i], (mse, f"DL {n_atoms} {coder}"))
-    for i, nonzeros in enumerate(NONZEROS):
-        if nonzeros >= train.shape[1]:
-            continue
-        sparse_pca = MiniBatchSparsePCA(n_components=nonzeros, random_state=seed,
-                                        max_iter=20 if quick else 100).fit(train)
-        mse = _mse(test, sparse_pca.inverse_transform(sparse_pca.transform(test)))
-        best[i] = min(best[i], (mse, "MiniBatchSparsePCA"))
-    return [mse for mse, _ in best], [name for _, name in best]
+DATASETS = {"digits/16": digits_unit,
+            "breast cancer": lambda: sklearn_table("breast_cancer", standardise=True),
+            "s-curve 20-D": s_curve_20d, "star98": star98_standardised}
 
 
 def _vae_point(train, test, seed, width, target):
@@ -92,7 +39,7 @@ def _vae_point(train, test, seed, width, target):
     vae.fit(train)
     codes = vae.transform(test)
     return {"nonzeros": float(np.mean(np.count_nonzero(codes, axis=1))),
-            "mse": _mse(test, vae.inverse_transform(codes)), "latent_width": width}
+            "mse": mse(test, vae.inverse_transform(codes)), "latent_width": width}
 
 
 def run(quick: bool = False):
@@ -104,9 +51,9 @@ def run(quick: bool = False):
     for name, load in datasets.items():
         rows = []
         for seed in seeds:
-            train, test = train_test_split(load(seed), test_size=0.25, random_state=seed)
+            train, test = held_out_split(load(), seed, standardise=False)
             log(f"dictionaries: {name}, seed {seed}, dictionaries")
-            curve, winners = _best_dictionary_curve(train, test, seed, atoms, quick)
+            curve, winners = best_dictionary_curve(train, test, seed, atoms, quick)
             for width in WIDTHS:
                 for target in targets:
                     log(f"dictionaries: {name}, seed {seed}, VAE width {width}, "
@@ -136,7 +83,7 @@ def _report(results, targets):
                               f"{median([r['mse'] for r in chosen]):.4f}",
                               f"{median([r['best_dictionary_mse'] for r in chosen]):.4f}",
                               chosen[0]["best_dictionary"], f"{ratio:.3f}",
-                              f"<= {BOUNDS[name]}: {'PASS' if ok else 'FAIL'}"])
+                              f"<= {BOUNDS[name]}: {verdict(ok)}"])
     return format_table(
         "Sparse codes against the best dictionary at equal non-zeros (held-out MSE)",
         ["table", "VAE width", "target nnz", "VAE nnz", "VAE MSE", "best dict MSE",

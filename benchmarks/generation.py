@@ -23,13 +23,14 @@ and sample times.
 import time
 
 import numpy as np
-from _common import format_table, log, median
+from _common import format_table, log, median, verdict
+from datasets import classification, digits_unit, sklearn_table, sklearn_target, two_blobs
+from metrics import two_sample_accuracy
 from scipy import stats
-from sklearn.datasets import load_breast_cancer, load_digits, make_blobs, make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
-from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
@@ -44,23 +45,22 @@ BLOB_STD = 0.5
 
 
 def _digits(seed):
-    X, y = load_digits(return_X_y=True)
-    return {"X": X / 16, "labels": y, "k": 10, "label_column": False}
+    return {"X": digits_unit(), "labels": sklearn_target("digits"), "k": 10,
+            "label_column": False}
 
 
 def _breast_cancer(seed):
-    X, y = load_breast_cancer(return_X_y=True)
-    return {"X": np.c_[StandardScaler().fit_transform(X), y], "k": 10, "label_column": True}
+    X = sklearn_table("breast_cancer", standardise=True)
+    return {"X": np.c_[X, sklearn_target("breast_cancer")], "k": 10, "label_column": True}
 
 
 def _classification(seed):
-    X, y = make_classification(5000, 20, n_informative=10, random_state=0)
+    X, y = classification()
     return {"X": np.c_[X, y], "k": 10, "label_column": True}
 
 
 def _blobs(seed):
-    X, y = make_blobs(n_samples=1000, n_features=2, centers=2, cluster_std=BLOB_STD,
-                      random_state=42)
+    X, y = two_blobs(BLOB_STD)
     centres = np.array([X[y == c].mean(axis=0) for c in range(2)])
     return {"X": X, "k": 2, "label_column": False, "centres": centres, "scale": True}
 
@@ -142,12 +142,6 @@ def _nn_accuracy(synthetic, real):
     return float(np.mean(is_real[nearest[:, 1]] == is_real))
 
 
-def _classifier_accuracy(model, synthetic, real):
-    rows = np.vstack([synthetic, real])
-    is_real = np.r_[np.zeros(len(synthetic)), np.ones(len(real))]
-    return float(np.mean(cross_val_score(model, rows, is_real, cv=5)))
-
-
 def _ks(synthetic, real):
     return float(np.mean([stats.ks_2samp(synthetic[:, j], real[:, j]).statistic
                           for j in range(real.shape[1])]))
@@ -162,9 +156,9 @@ def _correlation_gap(synthetic, real):
 def _metrics(synthetic, real, data, seed, digit_classifier):
     out = {
         "nn": _nn_accuracy(synthetic, real),
-        "logistic": _classifier_accuracy(LogisticRegression(max_iter=2000), synthetic, real),
-        "forest": _classifier_accuracy(RandomForestClassifier(100, random_state=seed),
-                                       synthetic, real),
+        "logistic": two_sample_accuracy(LogisticRegression(max_iter=2000), synthetic, real),
+        "forest": two_sample_accuracy(RandomForestClassifier(100, random_state=seed),
+                                      synthetic, real),
         "ks": _ks(synthetic, real),
         "correlation": _correlation_gap(synthetic, real),
     }
@@ -309,7 +303,7 @@ def _targets(datasets, quick):
 
 def _targets_table(targets):
     rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:.3f}",
-             "-" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")]
+             "-" if t["pass"] is None else verdict(t["pass"])]
             for t in targets]
     return format_table("Generation targets (medians over seeds)", ["target", "value", ""],
                         rows)

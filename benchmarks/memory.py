@@ -5,11 +5,7 @@ out of the next one's peak. Overhead = peak RSS over the whole process minus the
 after the data array exists, i.e. what the estimator adds on top of the data.
 """
 
-import json
-import subprocess
-import sys
-
-from _common import format_table, log
+from _common import format_table, log, run_child
 
 N_ROWS = 1_000_000
 N_FEATURES = 64
@@ -46,13 +42,9 @@ print(json.dumps({"data_bytes": X.nbytes, "rss_before_data": rss_before_data,
 
 
 def _measure(operation, dtype, n_rows):
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, operation, dtype, str(n_rows), str(N_FEATURES)],
-        capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
-    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    raw = run_child(_CHILD, operation, dtype, n_rows, N_FEATURES)
+    if "error" in raw:
+        return raw
     mb = 1024.0 * 1024.0
     return {
         "data_mb": raw["data_bytes"] / mb,

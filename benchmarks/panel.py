@@ -10,31 +10,10 @@ MSE ratios within float32 rounding of 1 (``EQUAL_RTOL``) count as equal: where t
 rule keeps PCA's own model, the two reconstructions agree to that precision.
 """
 
-import time
-import warnings
-
-import numpy as np
-from _common import (
-    digits_unit,
-    fmt,
-    format_table,
-    held_out_split,
-    log,
-    median,
-    round_trip_mse,
-    timed,
-)
-from sklearn.datasets import (
-    load_breast_cancer,
-    load_diabetes,
-    load_wine,
-    make_s_curve,
-    make_swiss_roll,
-)
+from _common import fmt, format_table, log, median, timed, verdict
+from datasets import digits_unit, panel_tables, s_curve, swiss_roll
+from metrics import SEARCH_GRID, default_scored_search, held_out_split, round_trip_mse
 from sklearn.decomposition import PCA
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 
@@ -51,40 +30,6 @@ DIGITS_TARGETS = {2: 0.60, 5: 0.50, 10: 0.50, 20: 0.75}
 MANIFOLD_TARGET = 0.30
 FIT_SECONDS_TARGET = 1.0
 SEARCH_SECONDS_TARGET = 15.0
-SEARCH_GRID = {"vae__n_components": [2, 5], "vae__beta": [0.5, 1.0, 2.0]}
-
-SKLEARN_TABLES = {
-    "breast_cancer": load_breast_cancer,
-    "wine": load_wine,
-    "diabetes": load_diabetes,
-}
-# statsmodels data sets with at least 6 numeric columns and 40 complete rows.
-STATSMODELS_TABLES = (
-    "anes96", "elnino", "fair", "macrodata", "modechoice", "randhie", "star98",
-    "statecrime", "scotland",
-)
-
-
-def _statsmodels_table(name: str) -> np.ndarray:
-    import importlib
-
-    module = importlib.import_module(f"statsmodels.datasets.{name}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = module.load_pandas().data
-    return frame.select_dtypes("number").dropna().to_numpy(dtype=np.float64)
-
-
-def load_tables() -> dict:
-    """Name -> float64 array of the panel's tables, constant columns dropped."""
-    tables = {name: loader().data for name, loader in SKLEARN_TABLES.items()}
-    try:
-        tables.update({name: _statsmodels_table(name) for name in STATSMODELS_TABLES})
-    except ImportError:
-        log("panel: statsmodels is not installed; only scikit-learn's tables run")
-    return {name: X[:, np.ptp(X, axis=0) > 0] for name, X in tables.items()}
-
-
 def _ratio_ok(ratio, target):
     return ratio <= target * (1 + EQUAL_RTOL)
 
@@ -104,29 +49,14 @@ def default_vae(k, seed):
 
 def _cases(quick):
     """(group, name, data, k, standardise) for every case the section runs."""
-    tables = load_tables()
-    if quick:
-        tables = {name: tables[name] for name in ("breast_cancer", "wine")}
-    cases = [("table", name, X, k, True) for name, X in tables.items()
+    cases = [("table", name, X, k, True) for name, X in panel_tables(quick).items()
              for k in LATENT_SIZES if k < X.shape[1]]
     if not quick:
         cases += [("digits", "digits/16", digits_unit(), k, False) for k in DIGITS_TARGETS]
         cases += [("manifold", name, X, 2, False) for name, X in (
-            ("s_curve", make_s_curve(3000, noise=0.05, random_state=0)[0]),
-            ("swiss_roll", make_swiss_roll(3000, noise=0.05, random_state=0)[0]))]
+            ("s_curve", s_curve(3000, noise=0.05, seed=0)),
+            ("swiss_roll", swiss_roll(3000, noise=0.05, seed=0)))]
     return cases
-
-
-def _search(seed=0) -> dict:
-    """The default-scored search over n_components and beta on standardised breast cancer."""
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("vae", VAETransformer(random_state=seed))])
-    search = GridSearchCV(pipe, SEARCH_GRID, cv=3, n_jobs=2)
-    start = time.perf_counter()
-    search.fit(load_breast_cancer().data)
-    return {"best_params": search.best_params_, "seconds": time.perf_counter() - start,
-            "mean_test_score": search.cv_results_["mean_test_score"].tolist(),
-            "params": [str(p) for p in search.cv_results_["params"]]}
 
 
 def run(quick: bool = False, make_vae=default_vae):
@@ -141,7 +71,7 @@ def run(quick: bool = False, make_vae=default_vae):
         results["tables"].append({"group": group, "table": name, "shape": list(X.shape),
                                   "k": k, "per_seed": per_seed})
     log("panel: grid search")
-    results["search"] = _search()
+    results["search"] = default_scored_search()
     return results, _report(results)
 
 
@@ -176,7 +106,7 @@ def _report(results) -> str:
             f"{median(gaps):+.3f}", f"{min(gaps):+.3f}",
             fmt(median([f["fit_s"] for f in fits]), ".2f"),
             fmt(median([f["n_iter"] for f in fits]), ".0f"),
-            "PASS" if ok else "FAIL",
+            verdict(ok),
         ])
     results["misses"] = misses
     small = [f["fit_s"] for e in results["tables"] if e["shape"][0] <= 2000
@@ -201,13 +131,13 @@ def _report(results) -> str:
         "Panel: the default-scored search and the time of a default fit",
         ["measure", "value", "target", "result"],
         [["GridSearchCV on std breast cancer: n_components picked", picked, 5,
-          "PASS" if picked == 5 else "FAIL"],
+          verdict(picked == 5)],
          ["  its 6 candidates x 3 folds, n_jobs=2, seconds", f"{search['seconds']:.1f}",
           SEARCH_SECONDS_TARGET,
-          "PASS" if search["seconds"] <= SEARCH_SECONDS_TARGET else "FAIL"],
+          verdict(search["seconds"] <= SEARCH_SECONDS_TARGET)],
          ["median default fit, tables of <= 2,000 rows, seconds",
           f"{results['small_fit_seconds_median']:.2f}", FIT_SECONDS_TARGET,
-          "PASS" if results["small_fit_seconds_median"] <= FIT_SECONDS_TARGET else "FAIL"]],
+          verdict(results["small_fit_seconds_median"] <= FIT_SECONDS_TARGET)]],
         notes=[f"grid {SEARCH_GRID}, cv=3, scaler in the pipeline; best params "
                f"{search['best_params']}",
                "fit times are single fits of this run, on this machine's load."],

@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 import torch
-from _common import digits_unit, format_table, log, timed
+from _common import format_table, log, timed
+from datasets import digits_unit
 from joblib import Parallel, delayed
 from sklearn.model_selection import GridSearchCV
 

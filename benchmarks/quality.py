@@ -6,11 +6,11 @@ only, so the test rows never influence a choice.
 """
 
 import numpy as np
-from _common import fmt, format_table, log, median, timed
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_s_curve
+from _common import fmt, format_table, log, median, timed, verdict
+from datasets import digits_unit, s_curve, sklearn_table
+from metrics import held_out_split, mse
 from sklearn.decomposition import PCA, FactorAnalysis, IncrementalPCA, KernelPCA
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 
@@ -30,20 +30,20 @@ MODELS = (
 
 
 def _digits(seed):
-    return load_digits().data / 16.0
+    return digits_unit()
 
 
 def _s_curve(seed):
     # Raw coordinates: the curve's own units, no scaling.
-    return make_s_curve(n_samples=2000, noise=0.0, random_state=seed)[0]
+    return s_curve(2000, noise=0.0, seed=seed)
 
 
 def _breast_cancer(seed):
-    return load_breast_cancer().data
+    return sklearn_table("breast_cancer")
 
 
 def _wine(seed):
-    return load_wine().data
+    return sklearn_table("wine")
 
 
 # name, loader, latent sizes, whether to standardise with a scaler fitted on the train rows
@@ -53,19 +53,6 @@ DATASETS = (
     ("breast_cancer std", _breast_cancer, (2, 5), True),
     ("wine std", _wine, (2, 5), True),
 )
-
-
-def _split(loader, standardise, seed):
-    X = loader(seed)
-    X_train, X_test = train_test_split(X, test_size=TEST_SIZE, random_state=seed)
-    if standardise:
-        scaler = StandardScaler().fit(X_train)
-        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    return X_train, X_test
-
-
-def _mse(X, X_hat) -> float:
-    return float(np.mean((X - X_hat) ** 2))
 
 
 def _reconstruct(model, X):
@@ -78,7 +65,7 @@ def _reconstruct(model, X):
 def _evaluate(model, X_train, X_test) -> dict:
     _, seconds = timed(model.fit, X_train)
     score = float(model.score(X_test)) if hasattr(model, "score") else None
-    return {"mse": _mse(X_test, _reconstruct(model, X_test)), "score": score,
+    return {"mse": mse(X_test, _reconstruct(model, X_test)), "score": score,
             "fit_s": seconds}
 
 
@@ -88,7 +75,7 @@ def _best_beta(k, seed, X_train, X_test, default_fit):
     val_mse = {}
     for beta in BETA_GRID:
         vae = VAETransformer(n_components=k, beta=beta, random_state=seed).fit(X_fit)
-        val_mse[beta] = _mse(X_val, _reconstruct(vae, X_val))
+        val_mse[beta] = mse(X_val, _reconstruct(vae, X_val))
     best = min(val_mse, key=val_mse.get)
     if best == VAETransformer().get_params()["beta"]:
         # Same parameters and data as the defaults model, hence the same fit: reuse it.
@@ -139,7 +126,7 @@ def run(quick: bool = False):
         per_seed = {}
         for seed in seeds:
             log(f"quality: {name} k={k} seed={seed}")
-            X_train, X_test = _split(loader, standardise, seed)
+            X_train, X_test = held_out_split(loader(seed), seed, TEST_SIZE, standardise)
             per_seed[seed] = _one_seed(k, seed, X_train, X_test, beta_grid)
             # Explains outlying likelihoods of the models that fit a per-feature noise.
             per_seed[seed]["constant_train_features"] = np.flatnonzero(
@@ -231,7 +218,7 @@ def _targets(results) -> str:
         results["targets"].append({"dataset": name, "k": k, "rule": rule, "pass": ok,
                                    "vae_mse": vae, "pca_mse": pca})
         rows.append([f"{name} k={k}", rule, " ".join(fmt(v) for v in vae),
-                     " ".join(fmt(p) for p in pca), "PASS" if ok else "FAIL"])
+                     " ".join(fmt(p) for p in pca), verdict(ok)])
     return format_table("Quality targets (every seed)",
                         ["case", "rule", "VAE MSE per seed", "PCA MSE per seed", "result"],
                         rows)

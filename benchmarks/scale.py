@@ -9,14 +9,12 @@ noise of standard deviation 0.1 (so no model's held-out MSE can go below 0.01). 
 measurement runs in a fresh process, so that its wall time and peak memory are its own.
 """
 
-import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 
-from _common import fmt, format_table, log
+from _common import fmt, format_table, log, run_child, verdict
+from hand_loop import steps_per_epoch
 
 SIZES = (10_000, 100_000, 1_000_000)
 N_FEATURES = 64
@@ -152,27 +150,14 @@ print(json.dumps({"fit_seconds": seconds, "baseline_rss_mb": baseline / 2**20,
 
 
 def _child(source, *args):
-    """Run ``source`` in a fresh interpreter (this directory importable); its last line of
-    output is JSON."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", source, *map(str, args)],
-                          capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
-        return {"error": tail}
-    return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    """Run ``source`` in a fresh interpreter, this directory importable (the hand loop
+    imports ``hand_loop``)."""
+    return run_child(source, *args, path=os.path.dirname(os.path.abspath(__file__)))
 
 
 def _reference_epochs(n_rows, steps):
     """Epochs that give the reference REFERENCE_FACTOR times the defaults' ``steps``."""
-    from skvae import VAETransformer
-    from skvae._fit import training as _training
-
-    defaults = VAETransformer()
-    held_out = _training.held_out_rows(defaults._training_settings(False), n_rows)
-    per_epoch = math.ceil((n_rows - held_out) / defaults.batch_size)
-    return max(1, math.ceil(REFERENCE_FACTOR * steps / per_epoch))
+    return max(1, math.ceil(REFERENCE_FACTOR * steps / steps_per_epoch(n_rows)))
 
 
 def _size(n_rows, quick):
@@ -244,10 +229,6 @@ def _plot(results):
     return os.path.relpath(path)
 
 
-def _verdict(ok):
-    return "PASS" if ok else "FAIL"
-
-
 def _report(r) -> str:
     rows = []
     for size in r["sizes"]:
@@ -264,12 +245,12 @@ def _report(r) -> str:
             if name == "defaults":
                 seconds_target, quality_target = TARGETS.get(n, (None, None))
                 if seconds_target is not None:
-                    verdicts.append(f"time {_verdict(case['fit_seconds'] <= seconds_target)}")
-                    verdicts.append(f"quality {_verdict(ratio <= quality_target)}")
-                verdicts.append(f"<PCA {_verdict(case['mse'] < pca_mse)}")
+                    verdicts.append(f"time {verdict(case['fit_seconds'] <= seconds_target)}")
+                    verdicts.append(f"quality {verdict(ratio <= quality_target)}")
+                verdicts.append(f"<PCA {verdict(case['mse'] < pca_mse)}")
                 if n == 1_000_000:
                     overhead = case["peak_rss_mb"] - case["rss_after_data_mb"]
-                    verdicts.append(f"RSS {_verdict(overhead <= RSS_TARGET_MB)}")
+                    verdicts.append(f"RSS {verdict(overhead <= RSS_TARGET_MB)}")
             rows.append([
                 f"{n:,}", name, fmt(case["fit_seconds"], ".1f"), fmt(case.get("steps"), "d"),
                 fmt(case["mse"], ".5f"), fmt(ratio, ".3f"), fmt(case.get("score"), ".2f"),
@@ -296,7 +277,7 @@ def _report(r) -> str:
     else:
         mem_rows = [[f"{m['n_rows']:,}", f"{m['file_mb']:.0f}", fmt(m["fit_seconds"], ".1f"),
                      f"{m['over_baseline_mb']:.0f}", fmt(m["mse"], ".5f"),
-                     _verdict(m["over_baseline_mb"] <= MEMMAP_RSS_TARGET_MB)]]
+                     verdict(m["over_baseline_mb"] <= MEMMAP_RSS_TARGET_MB)]]
     text += "\n" + format_table(
         "Scale: default fit on a float32 np.memmap on disk",
         ["rows", "file MB", "fit s", "peak RSS over baseline MB", "held-out MSE",

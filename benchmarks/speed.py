@@ -1,8 +1,9 @@
 """Training and inference speed, against the machine's matmul peak and a plain PyTorch loop.
 
-All timings use torch's default thread count. The hand-written loop is built from what the
-fitted estimator actually used (module arguments, optimizer class and settings), so it
-tracks the estimator's internals instead of a copy of them.
+All timings use torch's default thread count. The hand-written loop (``hand_loop.train``,
+one call an epoch) is built from what the fitted estimator actually used (module
+arguments, optimizer class and settings), so it tracks the estimator's internals instead
+of a copy of them.
 """
 
 import inspect
@@ -12,7 +13,9 @@ import time
 
 import numpy as np
 import torch
-from _common import digits_unit, estimator_defaults, format_table, log, median, timed
+from _common import estimator_defaults, format_table, log, median, timed, verdict
+from datasets import digits_unit
+from hand_loop import epoch_batches, train
 from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 from torch import nn
@@ -82,7 +85,7 @@ def _reference(X, params):
     accepted = inspect.signature(type(optimizer)).parameters
     opt_kwargs = {k: v for k, v in optimizer.defaults.items() if k in accepted}
     return {
-        "module_kwargs": _module_kwargs(vae._net_spec_),
+        "module_kwargs": _module_kwargs(vae.model_.spec),
         "optimizer_class": type(optimizer),
         "optimizer_kwargs": opt_kwargs,
         "beta": float(net.criterion_.beta),
@@ -93,42 +96,40 @@ def _reference(X, params):
     }
 
 
+def _free_bits_loss(module, beta, free_bits):
+    """The estimator's loss, written out: negative log-likelihood plus beta times the
+    KL, each dimension's batch-mean KL charged at least ``free_bits`` nats."""
+    def loss_of(x, noise):
+        decoded, mean, log_var = module(x, noise)
+        kl = 0.5 * (mean.square() + log_var.exp() - log_var - 1.0)
+        charged_kl = kl.mean(dim=0).clamp(min=free_bits).sum()
+        return -module.likelihood.log_prob(x, decoded).mean() + beta * charged_kl
+    return loss_of
+
+
 def _hand_fit(X32: torch.Tensor, ref: dict, epochs: int) -> tuple[float, list[float]]:
-    """Plain PyTorch training doing the estimator's work, on torch's intra-op threads as
-    a hand-written loop runs (the estimator's thread tuner picks the faster of one
-    thread and those); returns the last epoch's loss and each epoch's duration in s."""
-    return _hand_loop(X32, ref, epochs, build_module(**ref["module_kwargs"]))
-
-
-def _hand_loop(X32, ref, epochs, module):
+    """Plain PyTorch training doing the estimator's work (``hand_loop.train``, one call
+    an epoch), on torch's intra-op threads as a hand-written loop runs (the estimator's
+    thread tuner picks the faster of one thread and those); returns the last epoch's
+    loss and each epoch's duration in s."""
+    module = build_module(**ref["module_kwargs"])
     module.train()
     optimizer = ref["optimizer_class"](module.parameters(), **ref["optimizer_kwargs"])
     batch_gen = torch.Generator().manual_seed(ref["seed"])
     noise_gen = torch.Generator().manual_seed(ref["seed"] + 1)
-    n_rows, batch_size = len(X32), ref["batch_size"]
-    beta, free_bits = ref["beta"], ref["free_bits"]
     n_components = module.n_latent
+    loss_of = _free_bits_loss(module, ref["beta"], ref["free_bits"])
+
+    def noise(n):
+        return torch.randn((n, n_components), generator=noise_gen)
+
     epoch_loss, starts = 0.0, []
     for _ in range(epochs):
         starts.append(time.perf_counter())
-        shuffled = X32[torch.randperm(n_rows, generator=batch_gen)]
-        epoch_loss = 0.0
-        for start in range(0, n_rows, batch_size):
-            x = shuffled[start : start + batch_size]
-            noise = torch.randn((len(x), n_components), generator=noise_gen)
-            decoded, mean, log_var = module(x, noise)
-            kl = 0.5 * (mean.square() + log_var.exp() - log_var - 1.0)
-            # Free bits, as the estimator's loss: each dimension's batch-mean KL is
-            # charged at least free_bits nats.
-            charged_kl = kl.mean(dim=0).clamp(min=free_bits).sum()
-            loss = -module.likelihood.log_prob(x, decoded).mean() + beta * charged_kl
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            # Any real loop reads the loss back; the estimator does so every batch too.
-            epoch_loss += loss.item() * len(x)
+        epoch_loss = train(optimizer, epoch_batches(X32, ref["batch_size"], noise, batch_gen),
+                           loss_of)
     # Start to start, as for the estimator.
-    return epoch_loss / n_rows, list(np.diff(starts))
+    return epoch_loss / len(X32), list(np.diff(starts))
 
 
 class _EpochStarts(Callback):
@@ -250,8 +251,6 @@ def _transform(peak_shape, quick):
     }
 
 
-# ------------------------------------------------------------------------------ run
-
 # ------------------------------------------------------------------------ busy machine
 
 BUSY_ROWS, BUSY_EPOCHS, BUSY_REPEATS = 20_000, 5, 3
@@ -297,6 +296,8 @@ def _busy_machine(quick):
     return {"rows": BUSY_ROWS, "epochs": BUSY_EPOCHS, "repeats": repeats,
             "threads": torch.get_num_threads(), "seconds": results}
 
+
+# ------------------------------------------------------------------------------ run
 
 def run(quick: bool = False):
     threads = torch.get_num_threads()
@@ -358,7 +359,7 @@ def _report(r) -> str:
                f"{r['epochs']} epochs, {r['pairs']} alternating pairs",
                f"optimizer {fit['optimizer']}({opt_args})",
                f"skvae / hand (median of per-pair ratios) = {fit['ratio_median']:.3f}  "
-               f"target <= 1.05: {'PASS' if ok else 'FAIL'}"],
+               f"target <= 1.05: {verdict(ok)}"],
     )
     limit = r["epoch_vs_limit"]
     rows = []
@@ -385,7 +386,6 @@ def _report(r) -> str:
                f"epochs each); 128 and full batch: 3 fits of {max(2, r['epochs'] // 4)} epochs"],
     )
     t = r["transform"]
-    verdict = "PASS" if t["percent_of_peak"] >= 70 else "FAIL"
     text += "\n" + format_table(
         "Speed d: transform throughput",
         ["model", "rows", "seconds", "rows/s", "GFLOP/s", "peak", "% of peak",
@@ -398,7 +398,8 @@ def _report(r) -> str:
         notes=[f"{t['rows']} x {t['n_features']} float32 rows; encoder "
                f"{t['encoder_macs_per_row']} MACs per row; medians of 5 timings, each "
                "against the peak (Speed a's fastest shape, best of three 1 s windows) "
-               f"measured just before it; target >= 70% of peak: {verdict}"],
+               f"measured just before it; target >= 70% of peak: "
+               f"{verdict(t['percent_of_peak'] >= 70)}"],
     )
     b = r["busy_machine"]
     sec = b["seconds"]
@@ -416,9 +417,9 @@ def _report(r) -> str:
                "tuner times 3 steps on each setting and trains on torch's threads unless "
                "one thread was clearly faster (fastest step < 0.8x)",
                f"skvae policy busy / idle = {slowdown:.2f}  target <= 2.5: "
-               f"{'PASS' if slowdown <= 2.5 else 'FAIL'}; idle time against torch "
+               f"{verdict(slowdown <= 2.5)}; idle time against torch "
                f"threads {100 * idle_change:+.1f} %  target <= +5 %: "
-               f"{'PASS' if idle_change <= 0.05 else 'FAIL'}",
+               f"{verdict(idle_change <= 0.05)}",
                f"torch threads busy / idle = "
                f"{sec['torch threads, busy'] / sec['torch threads, idle']:.2f}"],
     )

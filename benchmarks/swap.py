@@ -8,8 +8,8 @@ other on the same machine. Target: the VAE search finishes in at most 60 s on 2 
 
 import time
 
-from _common import format_table, log
-from sklearn.datasets import load_digits
+from _common import format_table, log, verdict
+from datasets import sklearn_table, sklearn_target
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -34,7 +34,7 @@ def _search(reducer, X, y, widths):
 
 
 def run(quick: bool = False):
-    X, y = load_digits(return_X_y=True)
+    X, y = sklearn_table("digits"), sklearn_target("digits")
     widths = WIDTHS[:2] if quick else WIDTHS
     results = {"widths": widths}
     for name, reducer in (("PCA", PCA()), ("VAETransformer", VAETransformer(random_state=0))):
@@ -45,12 +45,12 @@ def run(quick: bool = False):
     rows = [[name, f"{r['seconds']:.1f}", r["best_width"], f"{r['best_accuracy']:.3f}",
              " ".join(f"{a:.3f}" for a in r["accuracy_per_width"])]
             for name, r in ((n, results[n]) for n in ("PCA", "VAETransformer"))]
-    verdict = ("quick run: no target" if quick else
+    outcome = ("quick run: no target" if quick else
                f"VAE search {vae_seconds:.1f} s, target <= {TARGET_SECONDS:.0f} s: "
-               f"{'PASS' if results['pass'] else 'FAIL'}")
+               f"{verdict(results['pass'])}")
     table = format_table(
         f"Grid search over n_components on digits ({len(widths)} widths x 3 folds + refit, "
         "StandardScaler -> reducer -> LogisticRegression, defaults)",
         ["reducer", "seconds", "best k", "cv accuracy", "accuracy per k " + str(widths)],
-        rows, notes=[verdict])
+        rows, notes=[outcome])
     return results, table

@@ -28,8 +28,17 @@ import warnings
 import numpy as np
 import pandas as pd
 from _common import format_table, log, median
+from datasets import (
+    digits_unit,
+    fair_standardised,
+    mixed_table,
+    penguins,
+    penguins_standardised,
+    sklearn_table,
+    sklearn_target,
+)
+from metrics import two_sample_accuracy
 from scipy import stats
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -37,7 +46,6 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skvae import VAEImputer, VAETransformer
 from skvae._data.columns import ColumnLayout
@@ -49,36 +57,17 @@ SETTINGS = (("MCAR 10%", "mcar", 0.1), ("MCAR 30%", "mcar", 0.3), ("MNAR 20%", "
 # ------------------------------------------------------------------ tables
 
 
-def _standardised(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    numeric = out.select_dtypes("number").columns
-    out[numeric] = (out[numeric] - out[numeric].mean()) / out[numeric].std()
-    return out
-
-
-def _penguins() -> pd.DataFrame:
-    from palmerpenguins import load_penguins
-
-    return _standardised(load_penguins().astype({"year": float}))
-
-
-def _fair() -> pd.DataFrame:
-    import statsmodels.api as sm
-
-    return _standardised(sm.datasets.fair.load_pandas().data)
-
-
 def _frame(X) -> pd.DataFrame:
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
 
 def imputation_tables() -> dict:
     return {
-        "digits/16": _frame(load_digits().data / 16),
-        "breast cancer": _frame(StandardScaler().fit_transform(load_breast_cancer().data)),
-        "wine": _frame(StandardScaler().fit_transform(load_wine().data)),
-        "fair (statsmodels)": _fair(),
-        "penguins": _penguins(),
+        "digits/16": _frame(digits_unit()),
+        "breast cancer": _frame(sklearn_table("breast_cancer", standardise=True)),
+        "wine": _frame(sklearn_table("wine", standardise=True)),
+        "fair (statsmodels)": fair_standardised(),
+        "penguins": penguins_standardised(),
     }
 
 
@@ -198,17 +187,17 @@ def imputation_targets(results) -> list[list]:
 
 
 def _labelled() -> dict:
-    digits, cancer, wine = load_digits(), load_breast_cancer(), load_wine()
-    fair = _fair()
-    penguins = _penguins().dropna(subset=["species"])
+    fair = fair_standardised()
+    birds = penguins_standardised().dropna(subset=["species"])
     return {
-        "digits/16": (digits.data / 16, digits.target, 10),
-        "breast cancer": (StandardScaler().fit_transform(cancer.data), cancer.target, 5),
-        "wine": (StandardScaler().fit_transform(wine.data), wine.target, 3),
+        "digits/16": (digits_unit(), sklearn_target("digits"), 10),
+        "breast cancer": (sklearn_table("breast_cancer", standardise=True),
+                          sklearn_target("breast_cancer"), 5),
+        "wine": (sklearn_table("wine", standardise=True), sklearn_target("wine"), 3),
         "fair (statsmodels)": (fair.drop(columns="affairs").to_numpy(),
                                (fair["affairs"] > fair["affairs"].min()).to_numpy(), 3),
-        "penguins": (penguins.drop(columns=["species", "island", "sex"]).to_numpy(),
-                     penguins["species"].to_numpy(), 2),
+        "penguins": (birds.drop(columns=["species", "island", "sex"]).to_numpy(),
+                     birds["species"].to_numpy(), 2),
     }
 
 
@@ -237,33 +226,18 @@ def downstream(seeds):
 # ------------------------------------------------------------------ synthesis
 
 
-def _mixed_table(seed: int, n: int = 2000) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    group = rng.choice(["a", "b", "c"], size=n, p=[0.5, 0.3, 0.2])
-    centre = {"a": (0.0, 0.0, 0.0), "b": (2.0, -1.0, 1.0), "c": (-2.0, 2.0, -1.0)}
-    shift = np.array([centre[g] for g in group])
-    x = shift + rng.normal(size=(n, 3)) * [1.0, 0.5, 2.0]
-    x[:, 2] += x[:, 0] ** 2 / 2
-    flag = rng.random(n) < 1 / (1 + np.exp(-x[:, 0]))
-    count = rng.poisson(np.exp(0.5 + 0.3 * x[:, 1]))
-    return pd.DataFrame({"group": pd.Categorical(group), "x1": x[:, 0], "x2": x[:, 1],
-                         "x3": x[:, 2], "flag": flag, "count": count})
-
-
 def _synthesis_tables(seed) -> dict:
-    from palmerpenguins import load_penguins
-
-    return {"penguins": (load_penguins().dropna().reset_index(drop=True), None),
-            "generated mixed": (_mixed_table(seed), {"count": "count"})}
+    return {"penguins": (penguins().dropna().reset_index(drop=True), None),
+            "generated mixed": (mixed_table(seed), {"count": "count"})}
 
 
 def _two_sample_rf(synthetic: pd.DataFrame, real: pd.DataFrame, seed: int) -> float:
     both = pd.get_dummies(pd.concat([synthetic, real], ignore_index=True).astype(
         {c: object for c in real.columns if not pd.api.types.is_numeric_dtype(real[c])
          or pd.api.types.is_bool_dtype(real[c])}), dtype=float)
-    label = np.r_[np.zeros(len(synthetic)), np.ones(len(real))]
+    rows = both.to_numpy(dtype=float)
     forest = RandomForestClassifier(200, random_state=seed, n_jobs=1)
-    return float(cross_val_score(forest, both.to_numpy(dtype=float), label, cv=5).mean())
+    return two_sample_accuracy(forest, rows[: len(synthetic)], rows[len(synthetic) :])
 
 
 def _fidelity(synthetic: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict:

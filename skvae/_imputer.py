@@ -5,7 +5,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._apply.inference import fill_missing
 from ._data.columns import as_table, missing_mask
 from ._data.validation import check_params, feature_names_in, seed_from_random_state
 from ._transformer import VAETransformer
@@ -23,18 +22,23 @@ def held_out_errors(candidates, X, seed: int) -> np.ndarray:
     # A stream of its own: the seed alone could be the one that made the holes.
     rng = np.random.default_rng([seed, 0x1A2B])
     observed = ~missing_mask(table)
-    hidden = observed & (rng.random(observed.shape) < _VALIDATION_SHARE)
-    if not hidden.any() or observed.all():
+    set_aside = observed & (rng.random(observed.shape) < _VALIDATION_SHARE)
+    if not set_aside.any() or observed.all():
         return np.full(len(candidates), np.nan)
-    holed = table.mask(hidden) if hasattr(table, "mask") else np.where(hidden, np.nan, table)
+    holed = table.mask(set_aside) if hasattr(table, "mask") else np.where(set_aside, np.nan,
+                                                                                   table)
     errors = []
     for candidate in candidates:
-        model = clone(candidate).fit(holed)
-        truth = model._check_fitted_input(table)
-        rows = model._check_fitted_input(holed)
-        filled = fill_missing(model.net_.module_, rows, model.net_.device)
+        estimator = clone(candidate).fit(holed)
+        model = estimator.model_
+        # A category whose only entries were hidden is unknown to the model: such an
+        # entry is missing in the truth too (the model reads missing entries), so it is
+        # not scored.
+        truth = model.encode_input(table, estimator, handle_unknown="ignore")
+        rows = model.encode_input(holed, estimator, handle_unknown="ignore")
+        filled = model.fill_missing(rows)
         held = np.isnan(rows) & ~np.isnan(truth)
-        scale = model._net_spec_.feature_scale
+        scale = model.spec.feature_scale
         errors.append(float(np.mean(np.square((filled - truth) / scale)[held])))
     return np.array(errors)
 
@@ -164,12 +168,13 @@ class VAEImputer(TransformerMixin, BaseEstimator):
             like the training one for a table with category columns.
         """
         check_is_fitted(self)
-        model = self.estimator_
-        rows = model._check_fitted_input(X)
-        filled = fill_missing(model.net_.module_, rows, model.net_.device)
-        if model._layout() is None:
+        estimator = self.estimator_
+        model = estimator.model_
+        rows = model.encode_input(X, estimator, estimator.handle_unknown)
+        filled = model.fill_missing(rows)
+        if model.layout is None:
             return filled.astype(rows.dtype, copy=False)
-        return model._as_output(filled, getattr(X, "index", None))
+        return model.to_output(filled, getattr(X, "index", None))
 
     def get_feature_names_out(self, input_features=None):
         """The input's column names: imputation keeps the columns.

@@ -1,88 +1,40 @@
 """``VAETransformer``: a variational autoencoder behind the scikit-learn transformer API.
 
-The estimator is a shell: parameters, validation and dispatch. Training lives in
-``_training`` (from a ``NetSpec`` and ``TrainingSettings``), inference in ``_inference``,
-diagnostics in ``_diagnostics``, the codec in ``_compression`` and saved state in
-``_persistence``.
+The estimator is a shell: parameters, validation and dispatch. ``fit`` runs three
+stages (``_fit.plan``, ``_fit.train``, ``_fit.summarise``) and keeps what they produce
+in one ``FittedModel`` (``_fitted_model``), which every other method uses; PCA's
+surface comes from a mixin (``_pca_surface``), saved state from ``_io.persistence``.
 """
 
-import dataclasses
-import warnings
-from copy import deepcopy
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._apply import compression as _compression
-from ._apply.diagnostics import diagnose, diagnostic_rows, linear_surface
-from ._apply.inference import Inference, shared_tensor
-from ._apply.sampling import CodeDensity, density_rows, fit_code_density
-from ._data.columns import ColumnLayout, check_numeric_columns, needs_layout
-from ._data.streaming import is_file_backed, sample_in_memory
+from ._apply import compression
+from ._apply.inference import Inference
 from ._data.validation import (
     Interval,
     RealNotInt,
     StrOptions,
     check_device,
-    check_finite_in_chunks,
-    check_hidden_layer_sizes,
-    check_params,
-    feature_statistics,
-    has_missing,
-    output_container,
     seed_from_random_state,
+    wrap_output,
 )
-from ._fit import training as _training
-from ._fit.selection import CONFIRMATION, SELECTION, Verdict, calibrate_noise, decide, held_out_gain
-from ._fit.threads import restored_threads
-from ._io import persistence as _persistence
+from ._fit.plan import plan_fit
+from ._fit.summarise import summarise
+from ._fit.train import TrainingDivergedError, train
+from ._fitted_model import FITTED_ATTRIBUTES, FittedModel
+from ._io import persistence
 from ._model.likelihoods import LIKELIHOODS
-from ._model.ppca import ppca_solution, spectrum, spectrum_with_missing
-from ._model.priors import PRIORS, Prior, resolve_prior
-from ._model.spec import NetSpec, TrainingSettings, architecture, prior_entry
-from .exceptions import NonFiniteLossError
-
-# Fits on fewer rows than this get a warning: they describe little more than those rows.
-_FEW_ROWS = 10
-
-# Upper bound on the latent size that n_components="auto" starts from.
-_AUTO_MAX_COMPONENTS = 32
-# The posterior variance (prior units) of the codes training begins from, in PCA's
-# subspace (``VAEModule.start_from_ppca``). From PPCA's exact posterior, training on the
-# standardised S curve stayed at PCA's error (1.04-1.12x, even with 200 epochs of
-# patience); from whitened codes of variance 0.05 it reached 0.14-0.32x, of 0.007
-# 0.09-0.35x with the same patience and 0.06-0.10x with the default one (3 seeds;
-# docs/benchmarks.rst, "Beyond PCA").
-_TRAINING_POSTERIOR_VARIANCE = 0.007
-
-# Share of observed entries withheld from a masked encoder with handle_missing="learn".
-# Measured on rows with holes (benchmarks, "tables"): on top of the holes, withheld
-# entries helped digits (RMSE 0.170 -> 0.135 at 30 % missing) and hurt breast cancer
-# (0.385 -> 0.46 at 10 % with 0.1 withheld), so "auto" withholds none.
-_WITHHELD_FRACTION = 0.2
-
-# PCA's parameters and attributes that have no counterpart here, and what to use instead.
-_PCA_ONLY = {
-    "whiten": "codes are posterior means under a unit-variance prior, already on a "
-              "common scale; StandardScaler after the transformer whitens them exactly.",
-    "svd_solver": "there is no SVD to choose: training is gradient descent "
-                  "(see max_iter, batch_size, learning_rate_init).",
-    "iterated_power": "there is no randomised SVD; see max_iter for the training budget.",
-    "n_oversamples": "there is no randomised SVD; see max_iter for the training budget.",
-    "power_iteration_normalizer": "there is no randomised SVD.",
-    "copy": "fit never modifies its input, so there is nothing to copy.",
-    "n_samples_": "use n_samples_seen_, the number of rows trained on.",
-}
-# Fitted attributes of the PCA surface (set by fit).
-_FITTED_PCA_SURFACE = ("components_", "explained_variance_", "explained_variance_ratio_",
-                       "singular_values_", "mean_", "noise_variance_")
+from ._model.priors import PRIORS, Prior
+from ._pca_surface import PCASurfaceMixin
 
 
-class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VAETransformer(PCASurfaceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     BaseEstimator):
     """Variational autoencoder as a scikit-learn transformer.
 
     Learns a nonlinear, probabilistic counterpart of PCA: an encoder maps each row to a
@@ -539,359 +491,42 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     def _fit(self, X, incremental):
-        check_params(self)
-        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
-        device = check_device(self.device)
-        prior = resolve_prior(self.prior, self.get_params(deep=False))
-        first_call = not (incremental and hasattr(self, "net_"))
-        if not first_call:
-            _training.check_architecture_unchanged(self._spec(),
-                                                   self._architecture(hidden, prior))
-            _training.check_device_unchanged(device, self.net_)
-        file_backed = is_file_backed(X)
-        if first_call:
-            self.__dict__.pop("_column_layout_", None)
-            if needs_layout(X, self.column_types):
-                self._column_layout_ = ColumnLayout.from_data(X, self.column_types).as_dict()
-        layout = self._layout()
-        X = self._validate_rows(X, reset=first_call)
-        if first_call and X.shape[0] < _FEW_ROWS:
-            warnings.warn(
-                f"Fitting on {X.shape[0]} row(s): a model fitted on fewer than {_FEW_ROWS} "
-                "rows mostly describes those rows (with the Gaussian likelihood it stays "
-                "at the PCA start, which they fix). Fit on more rows for a model of the data.",
-                UserWarning, stacklevel=3)
-        missing = has_missing(X)
-        likelihood, likelihood_settings = self._likelihood_entry(layout)
-        reads_mask = self._check_missing(missing, first_call, likelihood)
-        LIKELIHOODS[likelihood].check_data(X)
-        feature_mean, feature_scale = feature_statistics(X)
-        if layout is not None and first_call:
-            likelihood_settings = layout.likelihood_settings(feature_scale)
-        # The covariance spectrum: for the PPCA start, and for choosing the width like PCA.
-        found = None
-        standardised = LIKELIHOODS[likelihood].ppca_on_standardised_rows
-        if first_call and (LIKELIHOODS[likelihood].starts_from_ppca
-                           or not isinstance(self.n_components, Integral)):
-            rows = (X - feature_mean) / feature_scale if standardised else X
-            found = (spectrum_with_missing(rows) if missing
-                     else spectrum(rows, np.zeros_like(feature_mean) if standardised
-                                   else feature_mean))
-        n_latent, select_active = self._latent_width(X.shape, found)
-        settings = self._training_settings(select_active)
-
-        # The rows training draws from: fit on a file-backed X trains on a random sample
-        # of its rows held in memory (the statistics and the PCA start use all of them);
-        # partial_fit is one pass over every row it is given.
-        training_rows = X
-        if first_call:
-            self._forget_fit()
-            seed = seed_from_random_state(self.random_state)
-            if file_backed and not incremental:
-                training_rows = sample_in_memory(X, seed)
-            prior_name, prior_settings = prior_entry(prior)
-            spec = NetSpec(
-                n_rows=training_rows.shape[0], n_features=X.shape[1], n_latent=n_latent,
-                n_components=self.n_components, hidden_layer_sizes=hidden,
-                likelihood=likelihood, likelihood_settings=likelihood_settings,
-                prior=prior_name, prior_settings=prior_settings, feature_mean=feature_mean,
-                feature_scale=feature_scale, seed=seed, reads_mask=reads_mask,
-                withheld_fraction=(_WITHHELD_FRACTION if self.handle_missing == "learn"
-                                   else 0.0),
-                use_split=_training.holds_out_rows(settings, training_rows.shape[0],
-                                                   incremental),
-            )
-            net = _training.build_net(spec, settings, device, incremental=incremental)
-            start_module = self._start(net.module_, spec, found, select_active, standardised)
-            weights_before, samples_seen = None, 0
-        else:
-            start_module = None
-            net = self.net_
-            spec = _training.prepare_partial_fit(net, self._net_spec_, settings)
-            # What an interrupt before the end of this call's epoch puts back.
-            weights_before = _persistence.weights_state(net)
-            samples_seen = self.n_samples_seen_
-        # float64 rows stay as they are: each batch is cast to float32 when it is drawn,
-        # so no second full-size copy of X exists during training.
-        X_shared = shared_tensor(training_rows)
-        # With zero components the start is the maximum-likelihood model: nothing to train.
-        trains = spec.n_components != 0
+        previous = self.model_ if incremental and self.__sklearn_is_fitted__() else None
+        if previous is None:
+            self._forget_fit()  # a failed fit never leaves a model that looks fitted
+        plan = plan_fit(self, X, previous, incremental)
         try:
-            # partial_fit, not fit: the net is initialised already, and fit would build
-            # the module a second time. Without ``epochs`` it runs up to max_epochs.
-            # The thread tuner (a callback) sets the count; this puts torch's back.
-            with restored_threads():
-                if trains:
-                    net.partial_fit(X_shared, epochs=1 if incremental else None)
-            if getattr(net, "interrupted_", False):
-                _training.settle_interrupt(net, weights_before)
-        except NonFiniteLossError as exc:
+            trained = train(plan, previous)
+        except TrainingDivergedError:
             self._forget_fit()
-            raise ValueError(
-                f"Training diverged: {exc}. Try a smaller learning_rate_init (now "
-                f"{self.learning_rate_init}), standardising X (e.g. with StandardScaler), "
-                "or a larger batch_size."
-            ) from None
+            raise
         except KeyboardInterrupt:
-            if first_call:
+            if previous is None:
                 self._forget_fit()
             raise
+        summaries = summarise(Inference(trained.net.module_, trained.net.device), trained.spec,
+                              plan.training_rows, plan.rows.shape[0])
+        self._set_model(FittedModel(trained, summaries, plan.layout, plan.settings))
 
-        verdict = None
-        if start_module is not None:
-            verdict = self._choose_weights(net, start_module, training_rows)
-        self.net_, self._net_spec_ = net, spec
-        self.n_samples_seen_ = samples_seen + X.shape[0]
-        self._set_diagnostics(training_rows, X.shape[0])
-        self._set_history(net, incremental, verdict)
-        if not incremental and len(net.history) >= net.max_epochs and not net._stopped_early():
-            self._warn_budget_spent(settings)
-
-    @staticmethod
-    def _start(module, spec: NetSpec, found, select_active, standardised):
-        """Set ``module`` where training begins; return the start that the trained
-        weights must beat on the held-out rows (None without held-out rows).
-
-        For a likelihood that starts from PPCA the start is PPCA's solution, a model in
-        its own right, and training begins in its subspace with precise codes
-        (``VAEModule.start_from_ppca``), or with ``n_components="auto"`` from the initial
-        weights; otherwise both are the initial weights.
-        """
-        if not module.likelihood.starts_from_ppca:
-            return deepcopy(module) if spec.use_split else None
-        initial = deepcopy(module.state_dict()) if select_active else None
-        n_loaded = 0 if spec.n_components == 0 else ("mle" if select_active else None)
-        solution = ppca_solution(found, spec.n_latent, n_loaded=n_loaded)
-        module.start_from_ppca(solution, standardised=standardised)
-        if spec.n_components == 0:
-            return None  # nothing to train: the start is the model
-        start = deepcopy(module) if spec.use_split else None
-        if select_active:
-            # "auto" asks for the nonlinear size: from PCA's loadings every linear
-            # direction stays in use, so training begins from the initial weights and
-            # the KL switches off what the decoder does not need.
-            module.load_state_dict(initial)
-        else:
-            module.start_from_ppca(solution, standardised=standardised,
-                                   posterior_variance=_TRAINING_POSTERIOR_VARIANCE)
-        return start
-
-    @staticmethod
-    def _choose_weights(net, start_module, training_rows) -> Verdict:
-        """Keep the trained weights if the held-out rows say they beat the start, else
-        put the start back (``_selection``)."""
-        _, valid = net.get_split_datasets(net.get_dataset(shared_tensor(training_rows)))
-        held_out = np.asarray(training_rows[valid.indices.numpy()])
-        calibrate_noise(net.module_, held_out[SELECTION], net.device)
-        gain = held_out_gain(Inference(net.module_, net.device),
-                             Inference(start_module, net.device), held_out[CONFIRMATION])
-        verdict = decide(gain)
-        if not verdict.keep_trained:
-            net.module_.load_state_dict(start_module.state_dict())
-            if net.verbose:
-                print(f"Keeping the weights from before training: on the held-out rows "
-                      f"the trained model's gain is {verdict.mean_gain:+.3f} nats/row "
-                      f"(better on {verdict.share_better:.0%} of them).", flush=True)
-        return verdict
-
-    def _layout(self) -> ColumnLayout | None:
-        """The column layout of a table with declared or non-numeric columns."""
-        layout = getattr(self, "_column_layout_", None)
-        return None if layout is None else ColumnLayout.from_dict(layout)
-
-    def _likelihood_entry(self, layout) -> tuple[str, dict]:
-        """The likelihood's name and settings: the estimator's likelihood for a table of
-        numbers, one likelihood per column (settings from the fit) for a layout."""
-        if layout is None:
-            return self.likelihood, {}
-        if hasattr(self, "_net_spec_") and self._net_spec_.likelihood == "mixed":
-            return "mixed", self._net_spec_.likelihood_settings
-        return "mixed", {}
-
-    def _check_missing(self, missing, first_call, likelihood) -> bool:
-        """Whether the network reads a mask of observed entries: on a first fit, if the
-        rows have ``missing`` entries or ``handle_missing="learn"``; else as fitted."""
-        if not first_call:
-            if missing:
-                self._check_reads_mask()
-            return self._net_spec_.reads_mask
-        if missing and not LIKELIHOODS[likelihood].supports_missing:
-            raise ValueError(
-                f"X has missing entries (NaN), which likelihood={likelihood!r} cannot "
-                "leave out; impute them first or use a likelihood that supports them."
-            )
-        return missing or self.handle_missing == "learn"
-
-    def _check_reads_mask(self):
-        spec = getattr(self, "_net_spec_", None)
-        if spec is None or not spec.reads_mask:
-            raise ValueError(
-                "X has missing entries (NaN), but this model was fitted on complete rows, "
-                "so its encoder cannot tell a missing entry from a value. Fit on rows with "
-                "missing entries, or with handle_missing='learn', to encode such rows."
-            )
-
-    def _latent_width(self, shape, found) -> tuple[int, bool]:
-        """``(n_latent, select_active)``: the module's code width, and whether
-        ``transform`` keeps only the active components (``n_components="auto"``).
-
-        ``found`` is the data's covariance spectrum (``_ppca.spectrum``), or None for a
-        ``partial_fit`` that continues a model or an int width without a PPCA start.
-        """
-        n_samples, n_features = shape
-        n_components = self.n_components
-        if found is None and not isinstance(n_components, Integral):
-            return self._net_spec_.n_latent, self._net_spec_.select_active
-        if n_components == "auto":
-            return min(n_features, _AUTO_MAX_COMPONENTS), True
-        if n_components == "mle":
-            return max(1, found.minka_dimension()), False
-        if n_components is None:
-            return min(n_samples, n_features), False
-        if isinstance(n_components, Real) and not isinstance(n_components, Integral):
-            return min(found.dimension_explaining(n_components), n_features), False
-        if n_components == 0:
-            if not LIKELIHOODS[self._likelihood_entry(self._layout())[0]].starts_from_ppca:
-                raise ValueError(
-                    "n_components=0 is PCA's zero-component model, a Gaussian with one "
-                    "shared variance: it needs likelihood='gaussian'.")
-            # One latent component with no loading: the code is the prior, the decoder
-            # the mean, and the model PCA's zero-component Gaussian.
-            return 1, False
-        if n_components > n_features:
-            raise ValueError(
-                f"n_components={n_components} must be at most the number of features, "
-                f"n_features={n_features}."
-            )
-        return n_components, False
-
-    def _architecture(self, hidden, prior) -> dict:
-        """The parameters that fix the network, as ``NetSpec.architecture`` names them."""
-        name, settings = prior_entry(prior)
-        likelihood, likelihood_settings = self._likelihood_entry(self._layout())
-        return architecture(self.n_components, hidden, likelihood, likelihood_settings,
-                            name, settings)
-
-    def _training_settings(self, select_active: bool) -> TrainingSettings:
-        """The parameters that say how to train, read here and nowhere else."""
-        return TrainingSettings(
-            beta=self.beta,
-            # With "auto" the KL must be free to switch components off.
-            free_bits=0.0 if select_active else self.free_bits,
-            max_iter=self.max_iter, batch_size=self.batch_size,
-            learning_rate_init=self.learning_rate_init, learning_rate=self.learning_rate,
-            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
-            callbacks=self.callbacks,
-        )
-
-    def _warn_budget_spent(self, settings):
-        held_out = "held-out ELBO" if self._net_spec_.use_split else "training loss"
-        patience = dict(self.net_.callbacks_)["early_stopping"].patience
-        warnings.warn(
-            f"Training used its whole budget (max_iter={settings.max_iter!r}: "
-            f"{self.n_steps_} steps) while the {held_out} was still improving within the "
-            f"last {patience} epochs or rounds (the patience: n_iter_no_change="
-            f"{settings.n_iter_no_change}, or a fifth of the budget's epochs if more); the "
-            "model may improve with more training: pass a larger int max_iter (epochs), or "
-            "call partial_fit.", ConvergenceWarning, stacklevel=4)
-
-    def _set_history(self, net, incremental, verdict=None):
-        history = net.history
-        self.n_iter_ = len(history)
-        self.n_steps_ = int(net.criterion_.steps_done)
-        self.loss_curve_ = [float(epoch["train_loss"]) for epoch in history]
-        # Epochs of a partial_fit after early stopping have no validation loss.
-        valid = [float(epoch["valid_loss"]) for epoch in history if "valid_loss" in epoch]
-        self.validation_loss_curve_ = valid or None
-        scores = [float(epoch["valid_elbo"]) for epoch in history if "valid_elbo" in epoch]
-        self.validation_scores_ = scores or None
-        stopping = dict(net.callbacks_).get("early_stopping")
-        if verdict is None:
-            self.best_epoch_ = self.n_iter_
-            self.held_out_comparison_ = None
-        else:
-            # A run that ended within the KL warm-up recorded no best: its last epoch stands.
-            best = (int(stopping.best_epoch_) if stopping.best_model_weights_ is not None
-                    else self.n_iter_)
-            self.best_epoch_ = best if verdict.keep_trained else 0
-            self.held_out_comparison_ = dataclasses.asdict(verdict)
+    def _set_model(self, model: FittedModel):
+        self.model_ = model
+        self.__dict__.update(model.fitted_attributes())
 
     def _forget_fit(self):
-        """Drop fitted state so that a failed fit never leaves a model that looks fitted."""
-        fitted = (
-            "net_", "n_components_", "n_iter_", "loss_curve_", "validation_loss_curve_",
-            "kl_per_component_", "active_components_", "nonzero_fraction_",
-            "validation_scores_", "best_epoch_", "n_steps_", "held_out_comparison_",
-            "_kept_components_", "_net_spec_", "n_samples_seen_", "_code_gain_",
-            "components_", "explained_variance_", "explained_variance_ratio_",
-            "singular_values_", "mean_", "_code_density_",
-        )
-        for name in fitted:
+        for name in (*FITTED_ATTRIBUTES, "model_"):
             self.__dict__.pop(name, None)
 
-    def _set_diagnostics(self, X, n_samples):
-        inference, spec = self._inference(), self._net_spec_
-        rows = diagnostic_rows(X)
-        found = diagnose(inference, rows, spec.n_features, spec.select_active)
-        if spec.n_components == 0:
-            # PCA's zero-component model: the one latent component is the prior.
-            found = dataclasses.replace(found, kept_components=np.array([], dtype=np.intp),
-                                        nonzero_fraction=0.0)
-        self.kl_per_component_ = found.kl_per_component
-        self.active_components_ = found.active_components
-        self._kept_components_ = found.kept_components
-        self.n_components_ = len(found.kept_components)
-        self.nonzero_fraction_ = found.nonzero_fraction
-        self._code_gain_ = found.code_gain
-        surface = linear_surface(inference, rows, found.kept_components, found.code_gain,
-                                 spec.feature_mean, n_samples)
-        self.components_ = surface.components
-        self.explained_variance_ = surface.explained_variance
-        self.explained_variance_ratio_ = surface.explained_variance_ratio
-        self.singular_values_ = surface.singular_values
-        self.mean_ = np.array(spec.feature_mean)
-        # The density sample() draws codes from (plain arrays, for saved models).
-        self._code_density_ = None
-        if len(found.kept_components):
-            rows, n_draws = density_rows(X)
-            draws = inference.posterior_draws(rows, found.kept_components, n_draws, spec.seed)
-            self._code_density_ = fit_code_density(draws, spec.seed).as_dict()
-
-    # ---------------------------------------------------------------- inference
-
-    def _inference(self) -> Inference:
-        return Inference(self.net_.module_, self.net_.device)
-
-    def _check_fitted_input(self, X):
+    def _rows(self, X) -> np.ndarray:
+        """``X`` as the fitted network reads it (see ``FittedModel.encode_input``)."""
         check_is_fitted(self)
-        X = self._validate_rows(X, reset=False)
-        if has_missing(X):
-            self._check_reads_mask()
-        return X
+        return self.model_.encode_input(X, self, self.handle_unknown)
 
-    def _validate_rows(self, X, reset):
-        layout = self._layout()
-        if layout is not None:
-            # A table of mixed types: names and width checked here, values by the layout.
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            # An unseen category: missing for a model that reads missing entries, else
-            # no category at all.
-            spec = getattr(self, "_net_spec_", None)
-            unknown = np.nan if reset or spec is None or spec.reads_mask else 0.0
-            return layout.encode(X, self.handle_unknown, unknown)
-        check_numeric_columns(X)
-        # A memory-mapped X is read one chunk at a time, never as a whole (_streaming).
-        file_backed = is_file_backed(X)
-        # scikit-learn's finiteness check sums X first: for values near the float64
-        # limit that sum overflows with a RuntimeWarning before the clear error comes.
-        # NaN marks a missing entry.
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                              ensure_all_finite=False if file_backed else "allow-nan")
-        if file_backed:
-            check_finite_in_chunks(X)
-        return X
+    def _as_output(self, rows: np.ndarray, index=None):
+        """Decoded ``rows`` as the user reads them: a table like the training one, or
+        the container that ``set_output(transform=...)`` asked for."""
+        if self.model_.layout is not None:
+            return self.model_.to_output(rows, index)
+        return wrap_output(self, rows, index)
 
     def transform(self, X):
         """Latent code of each row: the posterior mean, with exact zeros where a
@@ -907,8 +542,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Z : ndarray of shape (n_samples, n_components_)
             Latent codes, of the same dtype as ``X`` (float32 or float64).
         """
-        X = self._check_fitted_input(X)
-        return self._inference().codes(X, self._kept_components_, X.dtype)
+        rows = self._rows(X)
+        return self.model_.codes(rows, rows.dtype)
 
     def inverse_transform(self, X):
         """Decode latent codes back to data space: rows whose codes are ``X``.
@@ -947,20 +582,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"inverse_transform expects codes with n_components_={self.n_components_} "
                 f"columns, got X with {Z.shape[1]} columns."
             )
-        return self._inference().decode(self._decodable(Z), self._n_decoded)
-
-    def _decodable(self, Z: np.ndarray) -> np.ndarray:
-        """Full-width codes for the decoder from codes like ``transform``'s: components
-        dropped by n_components="auto" at the prior's centre, zero, and every component
-        scaled by the round-trip gain (codes near the float limit overflow here and are
-        refused by the finiteness check of the decoded rows)."""
-        n_latent = self._inference().n_latent
-        if self.n_components_ < n_latent:
-            full = np.zeros((Z.shape[0], n_latent), dtype=Z.dtype)
-            full[:, self._kept_components_] = Z
-            Z = full
-        with np.errstate(over="ignore"):
-            return (Z * self._code_gain_).astype(Z.dtype)
+        return self.model_.decode(Z)
 
     def sample(self, n_samples=1, random_state=None, *, from_prior=False, noise=None):
         """Draw new rows: decode codes drawn from the density of the training codes.
@@ -1002,42 +624,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not isinstance(from_prior, bool) or not (noise is None or isinstance(noise, bool)):
             raise ValueError(f"from_prior must be True or False and noise True, False or "
                              f"None, got from_prior={from_prior!r}, noise={noise!r}.")
-        seed = seed_from_random_state(random_state)
-        generator = torch.Generator().manual_seed(seed)
-        inference = self._inference()
-        density = getattr(self, "_code_density_", None)
-        if from_prior or density is None:  # models saved before the density existed
-            Z = inference.sample_codes(n_samples, generator)
-        else:
-            # Components that n_components="auto" dropped carry nothing: left at zero.
-            Z = np.zeros((n_samples, inference.n_latent))
-            Z[:, self._kept_components_] = CodeDensity.from_dict(density).sample(
-                n_samples, generator)
-        if noise is None:
-            noise = inference.module.likelihood.draws_by_default
-        rows = inference.decode(Z, self._n_decoded, seed + 1 if noise else None)
+        rows = self.model_.sample(n_samples, seed_from_random_state(random_state),
+                                  from_prior, noise)
         return self._as_output(rows)
-
-    def _as_output(self, rows: np.ndarray, index=None):
-        """``rows`` in the container that ``set_output(transform=...)`` asked for; for
-        a table of mixed types, a table like the training one."""
-        layout = self._layout()
-        if layout is not None:
-            return layout.decode(rows, index)
-        container = output_container(self)
-        if container == "default":
-            return rows
-        # The training frame's column names, or x0, x1, ... as scikit-learn names them.
-        names = getattr(self, "feature_names_in_", None)
-        columns = ([str(name) for name in names] if names is not None
-                   else [f"x{i}" for i in range(self.n_features_in_)])
-        if container == "pandas":
-            import pandas as pd
-
-            return pd.DataFrame(rows, columns=columns, index=index)
-        import polars as pl
-
-        return pl.DataFrame(rows, schema=columns, orient="row")
 
     def score_samples(self, X, *, n_draws=None):
         """A lower bound on the log-likelihood of each row, in nats, with ``beta=1``.
@@ -1074,10 +663,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                                     or isinstance(n_draws, bool)):
             raise ValueError(f"n_draws must be None or an integer of at least 2, got "
                              f"{n_draws!r}.")
-        X = self._check_fitted_input(X)
+        rows = self._rows(X)
         if n_draws is None:
-            return self._inference().elbo(X)
-        return self._inference().log_likelihood_bound(X, 2 * ((n_draws + 1) // 2))
+            return self.model_.inference().elbo(rows)
+        return self.model_.inference().log_likelihood_bound(rows, 2 * ((n_draws + 1) // 2))
 
     def score(self, X, y=None, *, n_draws=None):
         """Mean of ``score_samples(X, n_draws=n_draws)``, in nats (higher is better): the
@@ -1098,68 +687,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Mean of ``score_samples(X, n_draws=n_draws)``.
         """
         return float(np.mean(self.score_samples(X, n_draws=n_draws)))
-
-    # ---------------------------------------------------------- the PCA surface
-
-    @property
-    def noise_variance_(self) -> float:
-        """Variance of the Gaussian likelihood's observation noise, in squared data units
-        (PCA's ``noise_variance_`` for a model at the PPCA start)."""
-        likelihood = self.net_.module_.likelihood if "net_" in self.__dict__ else None
-        if not hasattr(likelihood, "set_noise_variance"):
-            # Not fitted, or not Gaussian: __getattr__ explains which.
-            raise AttributeError("noise_variance_")
-        return float(likelihood.variance)
-
-    def get_covariance(self):
-        """Covariance of the data under the model's linearisation at the latent origin.
-
-        ``components_.T @ diag(explained_variance_ - noise_variance_) @ components_``
-        plus ``noise_variance_`` on the diagonal, PCA's formula: for a model at the PPCA
-        start it is PCA's ``get_covariance``. For a trained nonlinear model it is the
-        covariance of the linear model that matches the decoder near the centre of the
-        codes; needs ``likelihood="gaussian"``.
-
-        Returns
-        -------
-        cov : ndarray of shape (n_features_in_, n_features_in_)
-        """
-        noise = self.noise_variance_
-        spread = np.maximum(self.explained_variance_ - noise, 0.0)
-        covariance = (self.components_.T * spread) @ self.components_
-        covariance.flat[:: len(covariance) + 1] += noise
-        return covariance
-
-    def get_precision(self):
-        """Inverse of ``get_covariance()``.
-
-        Returns
-        -------
-        precision : ndarray of shape (n_features_in_, n_features_in_)
-        """
-        return np.linalg.inv(self.get_covariance())
-
-    def __getattr__(self, name):
-        # Only reached for names that do not exist (or a property that found nothing):
-        # PCA's names get an explanation instead of Python's "did you mean" guess.
-        if name in _PCA_ONLY:
-            raise AttributeError(f"VAETransformer has no {name}: {_PCA_ONLY[name]}")
-        if name in _FITTED_PCA_SURFACE and "net_" not in self.__dict__:
-            raise NotFittedError(
-                f"This VAETransformer instance is not fitted yet, so it has no {name}; "
-                "call fit first.")
-        if name == "noise_variance_":
-            raise AttributeError(
-                f"noise_variance_ exists for likelihood='gaussian' only: the "
-                f"{self._net_spec_.likelihood!r} likelihood has no single noise variance. "
-                "score_samples gives each row's log-density under the model instead.")
-        if name in _FITTED_PCA_SURFACE:
-            raise AttributeError(
-                f"This model was saved by an earlier version of skvae, before {name} "
-                "existed; fit it again to get it.")
-        # Any other name: Python's own message, with its "did you mean" for typos.
-        raise AttributeError(f"'VAETransformer' object has no attribute '{name}'",
-                             name=name, obj=self)
 
     # -------------------------------------------------------------- compression
 
@@ -1220,10 +747,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         >>> vae.decompress(data).shape
         (1797, 64)
         """
-        X = self._check_fitted_input(X)
-        _compression.check_step(step)
-        data, rate = _compression.compress(self._inference(), X, self._kept_components_,
-                                           self._code_gain_, step, refine)
+        rows, model = self._rows(X), self.model_
+        compression.check_step(step)
+        data, rate = compression.compress(model.inference(), rows, model.kept_components,
+                                          model.diagnostics.code_gain, step, refine)
         return (data, rate) if return_rate else data
 
     def decompress(self, data):
@@ -1246,58 +773,43 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             from a newer format version, or were compressed by a different model.
         """
         check_is_fitted(self)
-        codes = _compression.decompress(self._inference(), data, self._kept_components_,
-                                        self._n_decoded)
+        model = self.model_
+        codes = compression.decompress(model.inference(), data, model.kept_components,
+                                       model.n_decoded)
         if len(codes) == 0:
             return np.empty((0, self.n_features_in_), dtype=codes.dtype)
         rows = self._inverse_transform(codes)
-        return rows if self._layout() is None else self._as_output(rows)
+        return rows if model.layout is None else self._as_output(rows)
 
     # ------------------------------------------------------------- persistence
 
     def __getstate__(self):
         # A copy: object.__getstate__ may return the instance's own __dict__.
         state = dict(super().__getstate__())
-        state["_versions"] = _persistence.versions()
+        state["_versions"] = persistence.versions()
         if isinstance(state.get("device"), torch.device):
             state["device"] = str(state["device"])  # a plain value, for skops
-        if "net_" in state and "_net_spec_" in state:
-            # The net as plain values, not skorch and torch objects: see _persistence.
-            state["net_"] = _persistence.net_state(state["net_"])
-            state["_net_spec_"] = state["_net_spec_"].as_dict()
+        for name in FITTED_ATTRIBUTES:
+            state.pop(name, None)  # the model provides them
+        if "model_" in state:
+            state["model_"] = state["model_"].state()  # plain values: see _io.persistence
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         saved_versions = state.pop("_versions", None)
-        net_state = state.pop("net_", None)
-        # Saved before the step-size schedule existed: those models trained at a
-        # constant step size.
-        state.setdefault("learning_rate", "constant")
-        # Saved before tables with holes and categories: numeric, complete rows.
-        state.setdefault("handle_missing", "auto")
-        state.setdefault("column_types", None)
-        state.setdefault("handle_unknown", "error")
-        if isinstance(state.get("_net_spec_"), dict):
-            state["_net_spec_"] = NetSpec.from_dict(state["_net_spec_"])
-        super().__setstate__(state)
         if saved_versions is not None:
-            _persistence.warn_on_version_mismatch(saved_versions)
-        if isinstance(net_state, dict):
-            device = _persistence.available_device(torch.device(self.device))
-            net = self._build_net(self._net_spec_, device)
-            _persistence.restore_net(net, net_state)
-            self.net_ = net  # only a complete net: a failed load leaves no model
-        elif net_state is not None:
-            _persistence.upgrade_legacy_net(net_state)
-            self.net_ = net_state  # saved before the plain state: a skorch net
-        if hasattr(self, "net_") and not hasattr(self, "_code_gain_"):
-            # Saved before the round-trip gain existed: codes decode as they are.
-            self._code_gain_ = np.ones(self.net_.module_.n_latent)
-        if hasattr(self, "net_") and "held_out_comparison_" not in self.__dict__:
-            self.held_out_comparison_ = None  # saved before the held-out comparison existed
-        if hasattr(self, "net_") and not hasattr(self, "n_steps_"):
-            self.n_steps_ = int(getattr(self.net_.criterion_, "steps_done", 0))
+            persistence.warn_on_version_mismatch(saved_versions)
+        model = state.pop("model_", None)
+        if model is not None:
+            # Where the device parameter says, or the CPU where this machine lacks it.
+            device = persistence.available_device(torch.device(state["device"]))
+            model = FittedModel.from_state(model, device)
+        elif "net_" in state:  # saved before the fitted-model object
+            model = FittedModel.from_estimator_state(state)
+        super().__setstate__(state)
+        if model is not None:  # only a complete model: a failed load leaves none
+            self._set_model(model)
 
     def to(self, device):
         """Move the fitted model to ``device`` (e.g. ``"cuda"`` or ``"cpu"``); returns self.
@@ -1306,33 +818,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         device = check_device(device)
-        net = self._build_net(self._spec(), device)
-        _persistence.restore_net(net, _persistence.net_state(self.net_))
-        self.net_, self.device = net, str(device)
+        self._set_model(self.model_.to(device))
+        self.device = str(device)
         return self
 
-    def _build_net(self, spec: NetSpec, device):
-        """A net for ``spec`` to load saved weights into. It runs no callback code: the
-        user's callbacks are installed by the next partial_fit (fit builds a new net)."""
-        settings = self._training_settings(spec.select_active)
-        return _training.build_net(spec, settings, device, install_user_callbacks=False)
-
-    def _spec(self) -> NetSpec:
-        if not hasattr(self, "_net_spec_"):
-            raise ValueError(
-                "This model was saved by an earlier version of skvae; it can transform and "
-                "decode, but not train further or move: fit a new model."
-            )
-        return self._net_spec_
-
     def __sklearn_is_fitted__(self):
-        # Fitted means a trained net: a fit that failed after validating X is not fitted.
-        return hasattr(self, "net_")
-
-    @property
-    def _n_decoded(self) -> int:
-        """Columns the decoder describes (a table's categories one-hot encoded)."""
-        return int(self.net_.module_.feature_mean.numel())
+        # Fitted means a trained model: a fit that failed after validating X is not.
+        return "model_" in self.__dict__
 
     @property
     def _n_features_out(self):

@@ -13,7 +13,7 @@ from skorch.callbacks import Callback
 from skvae import VAETransformer
 from skvae._data import streaming as _streaming
 from skvae._fit import training as _training
-from skvae._model.spec import NetSpec
+from skvae._model.spec import NetSpec, TrainingSettings
 
 from .conftest import FAST
 
@@ -38,12 +38,12 @@ def _budget(n_rows):
     spec = NetSpec(n_rows=n_rows, n_features=2, n_latent=1, n_components=1,
                    hidden_layer_sizes=(), likelihood="gaussian", prior="normal",
                    feature_mean=np.zeros(2), feature_scale=np.ones(2), seed=0,
-                   use_split=True)
+                   holds_out_rows=True)
     return _training.training_budget(spec, _defaults())
 
 
 def _defaults():
-    return VAETransformer()._training_settings(select_active=False)
+    return TrainingSettings.from_params(VAETransformer().get_params(), select_active=False)
 
 
 @pytest.mark.parametrize("n_rows", [10_000, 100_000, 1_000_000, 10_000_000])
@@ -152,7 +152,7 @@ def test_infinity_in_a_memmap_is_named_and_nan_is_missing(tmp_path, X):
         VAETransformer(**FAST).fit(_write_memmap(tmp_path / "rows.f32", X))
     X[7, 2] = np.nan
     vae = VAETransformer(**FAST).fit(_write_memmap(tmp_path / "holes.f32", X))
-    assert vae._net_spec_.reads_mask
+    assert vae.model_.spec.reads_mask
 
 
 def test_a_copy_on_write_memmap_keeps_its_changes(tmp_path, X):

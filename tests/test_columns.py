@@ -128,3 +128,29 @@ def test_mixed_model_survives_pickling(table):
     loaded = pickle.loads(pickle.dumps(vae))
     np.testing.assert_array_equal(loaded.transform(table), vae.transform(table))
     pd.testing.assert_frame_equal(loaded.sample(5, random_state=1), vae.sample(5, random_state=1))
+
+
+def test_default_imputer_survives_a_category_whose_only_rows_it_hides():
+    # The default imputer fits its candidates with a tenth of the observed entries
+    # hidden; a category seen once may be hidden, and must not make the imputer refuse
+    # its own training table.
+    pd = pytest.importorskip("pandas")
+    from skvae._imputer import _VALIDATION_SHARE
+
+    rng = np.random.default_rng(0)
+    n = 120
+    table = pd.DataFrame(rng.normal(size=(n, 3)), columns=list("abc"))
+    seed = 0
+    # The entries the imputer hides for this seed (the stream of held_out_errors).
+    hidden = np.random.default_rng([seed, 0x1A2B]).random((n, 4)) < _VALIDATION_SHARE
+    rare_row = int(np.flatnonzero(hidden[:, 3])[0])
+    kinds = np.where(rng.random(n) < 0.5, "p", "q").astype(object)
+    kinds[rare_row] = "rare"
+    table["kind"] = kinds  # strings: the categories are the values seen
+    holes = rng.random((n, 4)) < 0.05
+    holes[rare_row] = False
+    table = table.mask(holes)
+    imputer = VAEImputer(random_state=seed).fit(table)
+    filled = imputer.transform(table)
+    assert not filled.isna().any().any()
+    assert filled["kind"].iloc[rare_row] == "rare"

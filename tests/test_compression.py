@@ -47,7 +47,7 @@ def _stored_symbols(model, data):
     own decoder."""
     module = model.net_.module_
     fields = _compression.unpack(data, _compression.fingerprint(module,
-                                                                model._kept_components_))
+                                                                model.model_.kept_components))
     symbols = _compression.decode(fields["words"], fields["n_rows"], module.prior,
                                   fields["steps"], fields["digest"])
     return symbols, fields["steps"]
@@ -98,8 +98,8 @@ def _description_bits(model, X, data):
     code_bits = _compression.symbol_bits(module.prior, steps)[
         np.arange(symbols.shape[1]), symbols + radius].sum(axis=1)
     full = np.zeros((len(X), module.n_latent), dtype=np.float32)
-    full[:, model._kept_components_] = symbols * steps
-    full *= model._code_gain_  # decoded as decompress decodes them
+    full[:, model.model_.kept_components] = symbols * steps
+    full *= model.model_.diagnostics.code_gain  # decoded as decompress decodes them
     with torch.no_grad():
         module.eval()
         nats = -module.likelihood.log_prob(torch.as_tensor(X, dtype=torch.float32),

@@ -89,7 +89,7 @@ def test_a_new_prior_with_a_setting_works_everywhere(X):
     vae = VAETransformer(n_components=2, prior=WideNormalPrior(3.0), random_state=0,
                          **FAST).fit(X)
     # The setting reached the spec, the module and the diagnostics.
-    assert (vae._net_spec_.prior, vae._net_spec_.prior_settings) == (
+    assert (vae.model_.spec.prior, vae.model_.spec.prior_settings) == (
         "test_wide_normal", {"width": 3.0})
     assert vae.net_.module_.prior == WideNormalPrior(3.0)
     outputs = _outputs(vae, X)

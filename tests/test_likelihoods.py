@@ -9,6 +9,7 @@ import torch
 from numpy.testing import assert_allclose
 
 from skvae import VAETransformer
+from skvae._data.statistics import column_statistics
 from skvae._model.likelihoods import (
     LIKELIHOODS,
     BernoulliLikelihood,
@@ -67,9 +68,9 @@ def test_gaussian_noise_has_a_floor():
 
 
 def test_bernoulli_refuses_data_outside_the_unit_interval():
-    BernoulliLikelihood.check_data(np.array([[0.0, 1.0]]))
+    BernoulliLikelihood.check_data(column_statistics(np.array([[0.0, 1.0]])))
     with pytest.raises(ValueError, match=r"needs X in \[0, 1\], got values in \[-1, 1\]"):
-        BernoulliLikelihood.check_data(np.array([[-1.0, 1.0]]))
+        BernoulliLikelihood.check_data(column_statistics(np.array([[-1.0, 1.0]])))
 
 
 def test_laplace_log_prob_is_the_laplace_density():

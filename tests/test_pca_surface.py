@@ -156,3 +156,15 @@ def test_verbose_prints_every_epoch_without_colour_codes_off_a_terminal(X, monke
     rows = [line for line in text.splitlines() if re.match(r"\s+\d+\s", line)]
     assert len(rows) == vae.n_iter_ and vae.n_iter_ < 300  # stopped early, last row shown
     assert "\x1b[" not in text
+
+
+def test_tables_with_category_columns_have_no_single_noise_variance(X):
+    # The mixed likelihood keeps one variance for its numeric columns, in standardised
+    # units: not a noise variance in the data's units, so the surface must refuse it.
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame(X[:, :4], columns=list("abcd"))
+    table["kind"] = pd.Categorical(np.where(X[:, 4] > 0, "up", "down"))
+    vae = VAETransformer(n_components=2, **FAST, random_state=0).fit(table)
+    for read in (lambda: vae.noise_variance_, vae.get_covariance, vae.get_precision):
+        with pytest.raises(AttributeError, match="'mixed' likelihood has no single noise"):
+            read()

@@ -133,21 +133,10 @@ def test_torch_load_reads_tensors_only(fitted):
     assert fitted.net_.torch_load_kwargs == {"weights_only": True}
     # Every torch.load in the package must refuse pickled objects.
     package = Path(skvae.__file__).parent
-    for path in package.glob("*.py"):
+    for path in package.rglob("*.py"):
         for line in path.read_text().splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
-
-
-def test_models_saved_before_the_plain_state_still_load(X):
-    # A pickle written by skvae 0.1.0 before the plain state (it holds the skorch net).
-    stored = Path(__file__).parent / "data" / "compress_v1_model.pkl"
-    model = pickle.loads(stored.read_bytes())
-    assert isinstance(model.net_, NeuralNet)
-    assert np.all(np.isfinite(model.transform(np.zeros((2, model.n_features_in_)))))
-    again = pickle.loads(pickle.dumps(model))
-    assert_array_equal(again.transform(np.ones((2, model.n_features_in_))),
-                       model.transform(np.ones((2, model.n_features_in_))))
 
 
 # ----------------------------------------------------------------- device moves
@@ -252,8 +241,8 @@ def test_missing_gpu_index_falls_back_to_the_cpu(monkeypatch):
 
 
 def test_models_saved_in_state_format_3_load_and_train_on_the_same_way():
-    # A model fitted at commit ee8d7fd and saved in state format 3 at 27929e7, before the
-    # fitted-model object; the outputs are those it gave when it was fitted.
+    # Written by tests/data/make_state_format_3_fixture.py at commit 6147fa5, before the
+    # fitted-model object, when the fitted pieces were the estimator's attributes.
     data = Path(__file__).parent / "data"
     model = pickle.loads((data / "state_format_3_model.pkl").read_bytes())
     expected = np.load(data / "state_format_3_outputs.npz")
@@ -264,10 +253,7 @@ def test_models_saved_in_state_format_3_load_and_train_on_the_same_way():
     # score_samples now reads the posterior through the same folded encoder as transform.
     np.testing.assert_allclose(model.score_samples(X), expected["score_samples"],
                                rtol=1e-5, atol=1e-5)
-    # Saved before the code density existed: sample draws codes from the prior, and
-    # noise=False asks for the decoded means, as sample returned then.
-    assert_allclose(model.sample(3, random_state=0, noise=False), expected["sample"],
-                    rtol=1e-6, atol=1e-6)
+    assert_allclose(model.sample(3, random_state=0), expected["sample"], rtol=1e-6, atol=1e-6)
     # The optimizer's moments follow their parameters: training continues identically.
     model.partial_fit(X)
     assert_allclose(model.transform(X), expected["transform_after_partial_fit"], rtol=1e-5,

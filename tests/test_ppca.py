@@ -10,8 +10,11 @@ from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 
 from skvae import VAETransformer
+from skvae._fit.plan import plan_fit
+from skvae._fit.train import set_start
+from skvae._fit.training import build_net
 from skvae._model.elbo import elbo
-from skvae._model.ppca import fit_ppca, spectrum
+from skvae._model.ppca import ppca_solution, spectrum
 
 
 def _low_rank(n_rows=400, n_features=8, rank=3, noise=0.3, seed=0):
@@ -47,10 +50,11 @@ def _ppca_posterior_mean(pca, X):
 def test_the_start_is_pca(k, hidden):
     """The start that the trained weights must beat: PPCA's solution, scoring as PCA."""
     X = _low_rank()
-    vae = VAETransformer(n_components=k, hidden_layer_sizes=hidden, max_iter=1,
-                         random_state=0).fit(X)
-    start = vae._start(deepcopy(vae.net_.module_), vae._net_spec_,
-                       spectrum(X, X.mean(axis=0)), False, False)
+    # The plan stage alone, then where the training stage begins.
+    plan = plan_fit(VAETransformer(n_components=k, hidden_layer_sizes=hidden,
+                                   random_state=0), X, None, incremental=False)
+    net = build_net(plan.spec, plan.settings, plan.device)
+    start = set_start(net.module_, plan)
     x = torch.as_tensor(X, dtype=torch.float32)
     start.eval()
     with torch.no_grad():
@@ -77,20 +81,20 @@ def test_training_begins_in_pcas_subspace_with_precise_codes():
     assert start.scores_.mean() < pca.score(X)  # precise codes cost KL: not PPCA itself
 
 
-def test_fit_ppca_matches_sklearn():
+def test_ppca_solution_matches_sklearn():
     X = _low_rank(n_rows=300)
-    solution = fit_ppca(X, 3, X.mean(axis=0))
+    solution = ppca_solution(spectrum(X, X.mean(axis=0)), 3)
     pca = PCA(n_components=3).fit(X)
     assert_allclose(solution.explained_variance, pca.explained_variance_, rtol=1e-10)
     assert solution.noise_variance == pytest.approx(pca.noise_variance_, rel=1e-10)
     assert_allclose(np.abs(solution.components), np.abs(pca.components_), atol=1e-10)
 
 
-def test_fit_ppca_loads_minkas_components_only():
+def test_ppca_solution_loads_minkas_components_only():
     rng = np.random.default_rng(0)  # isotropic noise, as Minka's evidence assumes
     X = rng.standard_normal((2000, 3)) @ rng.standard_normal((3, 10)) * 2.0
     X += 0.3 * rng.standard_normal(X.shape)
-    solution = fit_ppca(X, 8, X.mean(axis=0), n_loaded="mle")
+    solution = ppca_solution(spectrum(X, X.mean(axis=0)), 8, n_loaded="mle")
     expected = PCA(n_components="mle").fit(X).n_components_
     loaded = solution.explained_variance > solution.noise_variance
     assert loaded.sum() == expected
@@ -176,7 +180,7 @@ def test_a_kept_start_reconstructs_as_pca_on_near_isotropic_data():
     pca_error = np.mean((X - pca.inverse_transform(pca.transform(X))) ** 2)
     vae_error = np.mean((X - vae.inverse_transform(vae.transform(X))) ** 2)
     assert vae_error == pytest.approx(pca_error, rel=1e-4)
-    assert vae._code_gain_[1] > 10  # what a gain clipped at 10 could not reach
+    assert vae.model_.diagnostics.code_gain[1] > 10  # what a gain clipped at 10 could not reach
 
 
 @pytest.mark.parametrize("n_draws", [2, 16, 64])
@@ -187,7 +191,7 @@ def test_importance_weighted_bound_is_pcas_log_likelihood_at_the_start(n_draws):
     vae = VAETransformer(n_components=3, max_iter=1, random_state=0).fit(X)
     start = deepcopy(vae.net_.module_)
     # At PPCA's solution the posterior is exact, which makes every draw's weight p(x).
-    start.start_from_ppca(fit_ppca(X, 3, X.mean(axis=0)))
+    start.start_from_ppca(ppca_solution(spectrum(X, X.mean(axis=0)), 3))
     bound = Inference(start, "cpu").log_likelihood_bound(X, n_draws)
     assert_allclose(bound, PCA(n_components=3).fit(X).score_samples(X), atol=2e-3)
 

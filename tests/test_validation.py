@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skvae._data.validation import feature_statistics, seed_from_random_state
+from skvae._data.statistics import feature_statistics
+from skvae._data.validation import seed_from_random_state
 
 
 def test_feature_statistics_match_numpy_in_chunks(rng):

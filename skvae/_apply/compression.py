@@ -24,8 +24,8 @@ import constriction
 import numpy as np
 import torch
 
-from .._apply.inference import BATCH_ROWS, check_finite_output
 from .._model.module import flat_name
+from .inference import BATCH_ROWS, check_finite_output
 
 MAGIC = b"SKVAEC"
 FORMAT_VERSION = 1

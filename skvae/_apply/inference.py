@@ -186,9 +186,10 @@ class Inference:
         generator = torch.Generator(self.device).manual_seed(seed)
 
         def draw(x):
-            found = posterior(x)
-            noise = prior.noise(found[0].shape, generator, device=x.device, dtype=x.dtype)
-            return prior.draw(found, noise).index_select(1, kept)
+            posterior_params = posterior(x)
+            noise = prior.noise(posterior_params[0].shape, generator, device=x.device,
+                                dtype=x.dtype)
+            return prior.draw(posterior_params, noise).index_select(1, kept)
 
         return np.concatenate([self.map_batches(X, draw, len(components), np.float64)
                                for _ in range(n_draws)])
@@ -211,9 +212,9 @@ class Inference:
         posterior = self.posterior_fn(_BOUND_BATCH_ROWS)
 
         def bound(x):
-            found = posterior(x)
-            tight = importance_weighted_bound(self.module, x, n_draws, found)
-            return elbo(self.module, x, found) if tight is None else tight
+            posterior_params = posterior(x)
+            tight = importance_weighted_bound(self.module, x, n_draws, posterior_params)
+            return elbo(self.module, x, posterior_params) if tight is None else tight
 
         return self.map_batches(X, bound, 1, np.float64, _BOUND_BATCH_ROWS).ravel()
 

@@ -18,20 +18,12 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     validate_parameter_constraints,
 )
 from sklearn.utils._set_output import _get_output_config
-from sklearn.utils.validation import _check_feature_names_in
+from sklearn.utils.validation import _check_feature_names_in, validate_data
 from skorch.callbacks import Callback
 
-from .._data.streaming import row_chunks
-
-# Rows read at a time when a statistic is computed in float64: bounds the extra memory.
-_STATS_CHUNK_ROWS = 16384
-
-# Bounds on the data's spread: squared reconstruction errors and the likelihood's variance
-# floor (1e-6 times the squared spread) must stay inside float32's normal range.
-_MIN_SPREAD, _MAX_SPREAD = 1e-15, 1e15
-
-# A Python float: comparing with the float32 scalar would cast huge values to float32.
-_FLOAT32_SQRT_MAX = float(np.sqrt(np.finfo(np.float32).max))
+from .columns import check_numeric_columns
+from .statistics import STATS_CHUNK_ROWS
+from .streaming import is_file_backed, row_chunks
 
 
 def check_params(estimator) -> None:
@@ -111,70 +103,51 @@ def output_container(estimator) -> str:
     return _get_output_config("transform", estimator)["dense"]
 
 
-def check_finite_in_chunks(X: np.ndarray) -> None:
-    """scikit-learn's check for infinity (NaN marks a missing entry), one chunk of rows
-    at a time: a file-backed ``X`` is never resident as a whole (see ``_streaming``)."""
-    for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
-        assert_all_finite(rows, allow_nan=True, input_name="X")
+def check_rows(estimator, X, *, reset: bool, layout, handle_unknown: str,
+               unknown_value: float, ensure_all_finite=False):
+    """``X`` as the network reads it, its names and width checked against ``estimator``
+    (recorded when ``reset``): a table with a ``layout`` encoded by it (an unseen
+    category raises, or becomes ``unknown_value``), a table of numbers as a float array
+    whose NaN mark missing entries. Finiteness is checked only with
+    ``ensure_all_finite="allow-nan"``: ``fit`` checks it in its one pass over the rows."""
+    if layout is not None:
+        # A table of mixed types: names and width checked here, values by the layout.
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        return layout.encode(X, handle_unknown, unknown_value)
+    check_numeric_columns(X)
+    # scikit-learn's finiteness check sums X first: for values near the float64 limit
+    # that sum overflows with a RuntimeWarning before the clear error comes. A
+    # memory-mapped X is never read as a whole here (streaming).
+    file_backed = is_file_backed(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
+                          ensure_all_finite=False if file_backed else ensure_all_finite)
+    if file_backed and ensure_all_finite:
+        for _, rows in row_chunks(X, STATS_CHUNK_ROWS):
+            assert_all_finite(rows, allow_nan=True, input_name="X")
+    return X
+
+
+def wrap_output(estimator, rows: np.ndarray, index=None):
+    """``rows`` in the container that ``estimator.set_output(transform=...)`` asked
+    for, with the training frame's column names (or ``x0, x1, ...`` as scikit-learn
+    names them)."""
+    container = output_container(estimator)
+    if container == "default":
+        return rows
+    names = getattr(estimator, "feature_names_in_", None)
+    columns = ([str(name) for name in names] if names is not None
+               else [f"x{i}" for i in range(estimator.n_features_in_)])
+    if container == "pandas":
+        import pandas as pd
+        return pd.DataFrame(rows, columns=columns, index=index)
+    import polars as pl
+    return pl.DataFrame(rows, schema=columns, orient="row")
 
 
 def has_missing(X: np.ndarray) -> bool:
     """Whether ``X`` holds a NaN (a missing entry), read one chunk at a time."""
-    return any(np.isnan(rows).any() for _, rows in row_chunks(X, _STATS_CHUNK_ROWS))
-
-
-def feature_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation of ``X``, computed in float64 chunks (a
-    file-backed ``X`` one chunk at a time, see ``_streaming``).
-
-    Raises ``ValueError`` when the values are so large that standardising them overflows,
-    or too large for the float32 arithmetic that training uses.
-    """
-    n_samples, n_features = X.shape
-    total = np.zeros(n_features)
-    total_sq = np.zeros(n_features)
-    observed = np.zeros(n_features)
-    largest = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _, rows in row_chunks(X, _STATS_CHUNK_ROWS):
-            chunk = rows.astype(np.float64)
-            # Missing entries (NaN) count as absent: statistics of the observed ones.
-            present = ~np.isnan(chunk)
-            chunk = np.where(present, chunk, 0.0)
-            observed += present.sum(axis=0)
-            total += chunk.sum(axis=0)
-            total_sq += np.square(chunk).sum(axis=0)
-            largest = max(largest, float(np.abs(chunk).max(initial=0.0)))
-        empty = np.flatnonzero(observed == 0)
-        if empty.size:
-            raise ValueError(
-                f"X has no observed value in column(s) {empty[:10].tolist()}: a column "
-                "that is entirely missing (NaN) cannot be modelled; drop it before fitting."
-            )
-        mean = total / observed
-        variance = np.maximum(total_sq / observed - np.square(mean), 0.0)
-    if not (np.all(np.isfinite(variance)) and largest < _FLOAT32_SQRT_MAX):
-        raise ValueError(
-            f"X contains values too large to standardise without overflow (largest "
-            f"magnitude {largest:.3g}); divide X by a constant so that its values are "
-            "well below 1e19."
-        )
-    # Catastrophic cancellation can leave a tiny spread for constant features: treat
-    # anything below float32 resolution of the mean as constant, and use scale 1 there.
-    std = np.sqrt(variance)
-    constant = std <= 1e-6 * np.maximum(np.abs(mean), 1e-30)
-    std[constant | (std == 0)] = 1.0
-    # The Gaussian likelihood squares errors of this size in float32: spreads outside
-    # these bounds under- or overflow there.
-    spread = float(np.sqrt(np.mean(np.square(std))))
-    if not _MIN_SPREAD <= spread <= _MAX_SPREAD:
-        raise ValueError(
-            f"X's features vary by about {spread:.3g} (root mean square of their standard "
-            f"deviations), too {'little' if spread < _MIN_SPREAD else 'much'} for training "
-            f"in float32; multiply X by a constant (StandardScaler does this) so that its "
-            f"spread lies between {_MIN_SPREAD:g} and {_MAX_SPREAD:g}."
-        )
-    return mean, std
+    return any(np.isnan(rows).any() for _, rows in row_chunks(X, STATS_CHUNK_ROWS))
 
 
 def seed_from_random_state(random_state) -> int:

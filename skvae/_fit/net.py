@@ -6,16 +6,27 @@ the arithmetic costs.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
 from skorch.utils import TeeGenerator
 
-from .._fit.callbacks import EpochTermAverages, HeldOutELBO
 from .._model.elbo import NegativeELBO
 from ..exceptions import NonFiniteLossError
+from .callbacks import EpochTermAverages, HeldOutELBO
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one call of ``VAENet.run`` did."""
+
+    finished_epochs: int
+    # Ctrl-C cut an epoch short (it is not in the history).
+    interrupted: bool
+    # The stopping rule ended training before the budget did.
+    stopped_early: bool
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -125,37 +136,42 @@ class VAENet(NeuralNet):
         # The printed log is the estimator's to place: after the budget's progress.
         return callbacks
 
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+    def fit_loop(self, X, y=None, epochs=None, run_start=None, **fit_params):
+        # After on_train_begin, which may restore a history from a checkpoint (skorch's
+        # LoadInitState): the epochs of this run come after it. ``run`` reads it.
+        if run_start is not None:
+            run_start["epochs"] = len(self.history)
         # Without ``epochs``, train up to max_epochs in all: a history restored from a
-        # checkpoint (skorch's LoadInitState) counts, so a resumed fit finishes the run.
+        # checkpoint counts, so a resumed fit finishes the run.
         if epochs is None:
             epochs = max(self.max_epochs - len(self.history), 0)
         streams = np.random.SeedSequence([self.seed, len(self.history)])
         batch_seed, noise_seed = streams.generate_state(2)
         self.batch_generator_ = torch.Generator().manual_seed(int(batch_seed))
         self.noise_generator_ = torch.Generator(self.device).manual_seed(int(noise_seed))
-        self.interrupted_ = False
-        # After any history a checkpoint restored: the epochs this call runs come after.
-        self.epochs_at_start_ = len(self.history)
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            # skorch ends training quietly on Ctrl-C, and its EarlyStopping stops
-            # training by raising KeyboardInterrupt too. A real interrupt needs telling
-            # apart: the estimator decides what an interrupted fit leaves behind.
-            self.interrupted_ = not self._stopped_early()
-            raise
         finally:
             # Generators are per call: dropping them keeps pickles device-independent.
             self.batch_generator_ = self.noise_generator_ = None
 
-    def _stopped_early(self) -> bool:
-        """Whether an EarlyStopping callback has run out of patience."""
-        return any(
-            isinstance(callback, EarlyStopping)
-            and getattr(callback, "misses_", 0) >= callback.patience
-            for _, callback in self.callbacks_
-        )
+    def run(self, X, epochs=None) -> "RunOutcome":
+        """Train (skorch's ``partial_fit``) and say what came of it.
+
+        skorch ends training quietly on Ctrl-C, as it does when a stopping rule raises
+        at the end of an epoch: an epoch left incomplete tells the interrupt apart. It
+        is dropped from the history.
+        """
+        run_start = {"epochs": len(self.history)}
+        self.partial_fit(X, epochs=epochs, run_start=run_start)
+        history, epochs_before = self.history, run_start["epochs"]
+        required = ["train_loss"] + (["valid_loss"] if self.train_split is not None else [])
+        interrupted = len(history) > epochs_before and any(
+            key not in history[-1] for key in required)
+        if interrupted:
+            history.pop()
+        return RunOutcome(len(history) - epochs_before, interrupted,
+                          any(epoch.get("stopped_early") for epoch in history[epochs_before:]))
 
     def _set_training(self, training=True):
         # skorch calls this before every batch; walking the module tree each time costs
@@ -191,7 +207,7 @@ class VAENet(NeuralNet):
 
     def infer(self, x, **fit_params):
         module = self.module_
-        noise = hidden = None
+        noise = withheld = None
         if module.training:
             noise = module.prior.noise(
                 (len(x), module.n_latent), self.noise_generator_,
@@ -200,9 +216,9 @@ class VAENet(NeuralNet):
             if getattr(module, "withheld_fraction", 0.0) > 0.0:
                 # Withhold random observed entries from the encoder: the likelihood still
                 # scores them, so the model learns to infer entries it cannot see.
-                hidden = torch.rand(x.shape, generator=self.noise_generator_,
+                withheld = torch.rand(x.shape, generator=self.noise_generator_,
                                     device=x.device) < module.withheld_fraction
-        return module(x, noise, hidden)
+        return module(x, noise, withheld)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         module = self.module_

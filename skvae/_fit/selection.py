@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from .._apply.inference import Inference
-from .._fit.callbacks import SELECTION
 from .._model.elbo import decoded_draws
+from .callbacks import SELECTION
 
 # The held-out rows that test the best epoch against the start: those that did not
 # choose it (``SELECTION`` did).

@@ -13,18 +13,18 @@ import torch
 from skorch.callbacks import LRScheduler, ProgressBar
 
 from .._data.validation import check_callbacks
-from .._fit.callbacks import (
+from .._io import persistence as _persistence
+from .._model.module import build_module
+from .._model.priors import PRIORS
+from .._model.spec import NetSpec, TrainingSettings
+from .callbacks import (
     BudgetProgress,
     CosineDecay,
     EpochTable,
     PatienceAfterWarmUp,
 )
-from .._fit.net import RandomRowSplit, VAENet
-from .._fit.threads import ThreadTuner
-from .._io import persistence as _persistence
-from .._model.module import build_module
-from .._model.priors import PRIORS
-from .._model.spec import NetSpec, TrainingSettings
+from .net import RandomRowSplit, RunOutcome, VAENet
+from .threads import ThreadTuner
 
 # With verbose=1, epochs of at least this many batches also get a progress bar: below it
 # an epoch passes too quickly for a bar to tell anyone anything.
@@ -55,9 +55,8 @@ _AUTO_MAX_STEPS = 8000
 _ROUND_STEPS = 250
 
 # With max_iter="auto", training is patient for at least this share of the budget's
-# epochs: on the standardised S curve a patience of 10 epochs (80 steps) stopped two
-# of three seeds at 0.35-0.42x PCA's held-out error, 40 epochs (a fifth of the
-# budget) reached 0.06-0.10x on all three (docs/benchmarks.rst, "Beyond PCA").
+# epochs: on curved data a patience of 10 epochs stopped training well short of where a
+# fifth of the budget took it (docs/benchmarks.rst, "Beyond PCA").
 _PATIENCE_SHARE = 0.2
 
 # At most this many rows are held out. The ELBO decodes 16 draws per row, so measuring
@@ -66,9 +65,8 @@ _PATIENCE_SHARE = 0.2
 # compares on large tables, whose held-out ELBOs differ by whole nats.
 _MAX_HELD_OUT_ROWS = 1000
 
-# Marks a net whose user callbacks are not installed yet (a loaded model installs them
-# at its next partial_fit, so that loading never runs callback code).
-_NOT_INSTALLED = object()
+# Stands for the user's callbacks on a net that has none of them installed yet.
+NOT_INSTALLED = object()
 
 
 def _warmup_steps(spec: NetSpec, per_epoch: int) -> int:
@@ -97,7 +95,7 @@ def holds_out_rows(settings: TrainingSettings, n_rows: int, incremental: bool) -
 
 def _training_rows(spec: NetSpec, settings: TrainingSettings) -> int:
     """The rows that are trained on: all but the held-out ones."""
-    held_out = held_out_rows(settings, spec.n_rows) if spec.use_split else 0
+    held_out = held_out_rows(settings, spec.n_rows) if spec.holds_out_rows else 0
     return spec.n_rows - held_out
 
 
@@ -139,17 +137,17 @@ def patience(spec: NetSpec, settings: TrainingSettings) -> int:
 
 
 def build_net(spec: NetSpec, settings: TrainingSettings, device, *,
-              install_user_callbacks=True, incremental=False, module=None) -> VAENet:
-    """An initialised net for ``spec`` that trains with ``settings``; its module is
-    ``module`` (default: the one ``build_module`` makes for the spec)."""
-    if module is None:
-        module = build_module(
-            spec.n_features, spec.n_latent, spec.hidden_layer_sizes,
-            likelihood=spec.likelihood, likelihood_settings=spec.likelihood_settings,
-            prior=spec.prior, prior_settings=spec.prior_settings,
-            feature_mean=spec.feature_mean, feature_scale=spec.feature_scale, seed=spec.seed,
-            reads_mask=spec.reads_mask, withheld_fraction=spec.withheld_fraction,
-        )
+              install_user_callbacks=True, incremental=False) -> VAENet:
+    """An initialised net for ``spec`` that trains with ``settings``; the user's
+    callbacks are left out with ``install_user_callbacks=False`` (a loaded model installs
+    them at its next ``partial_fit``, so that loading never runs callback code)."""
+    module = build_module(
+        spec.n_features, spec.n_latent, spec.hidden_layer_sizes,
+        likelihood=spec.likelihood, likelihood_settings=spec.likelihood_settings,
+        prior=spec.prior, prior_settings=spec.prior_settings,
+        feature_mean=spec.feature_mean, feature_scale=spec.feature_scale, seed=spec.seed,
+        reads_mask=spec.reads_mask, withheld_fraction=spec.withheld_fraction,
+    )
     rounds, round_steps, _ = training_budget(spec, settings)
     net = VAENet(
         module,
@@ -165,7 +163,7 @@ def build_net(spec: NetSpec, settings: TrainingSettings, device, *,
         round_steps=None if incremental else round_steps,
         batch_size=settings.batch_size,
         train_split=(RandomRowSplit(held_out_rows(settings, spec.n_rows), spec.seed)
-                     if spec.use_split else None),
+                     if spec.holds_out_rows else None),
         callbacks=_callbacks(spec, settings, install_user_callbacks, incremental),
         device=device,
         # Checkpoints and load_params read tensors only, never pickled objects.
@@ -173,8 +171,6 @@ def build_net(spec: NetSpec, settings: TrainingSettings, device, *,
         verbose=settings.verbose,
         seed=spec.seed,
     )
-    net.installed_user_callbacks = (
-        settings.callbacks if install_user_callbacks else _NOT_INSTALLED)
     return net.initialize()
 
 
@@ -207,7 +203,7 @@ def _callbacks(spec: NetSpec, settings: TrainingSettings, install_user_callbacks
     grace = math.ceil(_warmup_steps(spec, steps_per_epoch(spec, settings)) / per_round)
     # On the held-out ELBO the best epoch's weights come back at the end; whether they
     # beat the start is for _selection to say.
-    held_out = spec.use_split
+    held_out = spec.holds_out_rows
     stopping = PatienceAfterWarmUp(
         monitor="valid_elbo_median" if held_out else "train_loss",
         lower_is_better=not held_out,
@@ -235,9 +231,11 @@ def check_architecture_unchanged(spec: NetSpec, current: dict) -> None:
             )
 
 
-def prepare_partial_fit(net, spec: NetSpec, settings: TrainingSettings) -> NetSpec:
+def prepare_partial_fit(net, spec: NetSpec, settings: TrainingSettings,
+                        installed_callbacks) -> NetSpec:
     """Bring a trained net in line with the current training settings; return the spec
-    of the net as it now is (partial_fit holds out no rows).
+    of the net as it now is (partial_fit holds out no rows). ``installed_callbacks``:
+    the user's list the net holds copies of (``NOT_INSTALLED`` for none).
 
     ``beta``, ``free_bits``, ``learning_rate_init``, ``batch_size``, ``verbose`` and
     ``callbacks`` take effect; the learning rate only when ``learning_rate_init`` itself
@@ -252,20 +250,19 @@ def prepare_partial_fit(net, spec: NetSpec, settings: TrainingSettings) -> NetSp
     net.batch_size = settings.batch_size
     # One pass over X, whatever the rounds of the first fit were.
     net.round_steps = None
-    scheduled = "lr_schedule" in dict(net.callbacks_)
+    scheduled = any(isinstance(callback, CosineDecay) for _, callback in net.callbacks_)
     if scheduled:
         # The schedule took the step size towards zero; partial_fit starts from the full one.
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr
-    reinstall = (settings.callbacks is not net.installed_user_callbacks
-                 or settings.verbose != net.verbose or spec.use_split or scheduled)
+    reinstall = (settings.callbacks is not installed_callbacks
+                 or settings.verbose != net.verbose or spec.holds_out_rows or scheduled)
     if reinstall:
-        spec = dataclasses.replace(spec, use_split=False)
+        spec = dataclasses.replace(spec, holds_out_rows=False)
         net.train_split = None
         net.verbose = settings.verbose
         net.callbacks = _callbacks(spec, settings, install_user_callbacks=True,
                                    incremental=True)
-        net.installed_user_callbacks = settings.callbacks
         net.initialize_callbacks()
         # A learning-rate schedule set up after training started resumes at the current
         # epoch, and torch wants to know the rate it would have started from.
@@ -274,34 +271,25 @@ def prepare_partial_fit(net, spec: NetSpec, settings: TrainingSettings) -> NetSp
     return spec
 
 
-def check_device_unchanged(device: torch.device, net) -> None:
-    if device != torch.device(net.device):
+def check_device_unchanged(device: torch.device, fitted_device: torch.device) -> None:
+    if device != fitted_device:
         raise ValueError(
-            f"partial_fit cannot move a fitted model from {net.device} to {device}; call "
+            f"partial_fit cannot move a fitted model from {fitted_device} to {device}; call "
             f"to({str(device)!r}) first."
         )
 
 
-def settle_interrupt(net, weights_before) -> int:
-    """After Ctrl-C: drop the epoch that was cut short and return how many finished.
-
-    When none finished, put back the weights from before the call (``weights_before``,
-    from ``_persistence.weights_state``, or None for a first fit) and raise
-    ``KeyboardInterrupt``.
-    """
-    history = net.history
-    required = ["train_loss"] + (["valid_loss"] if net.train_split is not None else [])
-    if len(history) > net.epochs_at_start_ and any(k not in history[-1] for k in required):
-        history.pop()
-    finished = len(history) - net.epochs_at_start_
-    if finished == 0:
+def settle_interrupt(net, outcome: RunOutcome, weights_before) -> None:
+    """After Ctrl-C: when no epoch finished, put back the weights from before the call
+    (``weights_before``, from ``persistence.weights_state``, or None for a first fit)
+    and raise ``KeyboardInterrupt``; else warn that training stopped short."""
+    if outcome.finished_epochs == 0:
         if weights_before is not None:
             _persistence.restore_weights(net, weights_before)
         raise KeyboardInterrupt
     warnings.warn(
-        f"Training was interrupted after {finished} complete epoch(s); the model keeps "
-        "the weights reached so far. Call partial_fit to train further.",
+        f"Training was interrupted after {outcome.finished_epochs} complete epoch(s); the "
+        "model keeps the weights reached so far. Call partial_fit to train further.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
-    return finished

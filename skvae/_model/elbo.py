@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-# Standard-normal draws per row used by ``VAENet.elbo``: the same draws for every row,
+# Standard-normal draws per row used by ``elbo``: the same draws for every row,
 # so that scores are deterministic and do not depend on which rows share a batch.
 _ELBO_NOISE_DRAWS = 16
 

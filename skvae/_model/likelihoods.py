@@ -11,10 +11,11 @@ and summed over features, so that one row's value is the log-density of the whol
 import math
 from abc import ABC, abstractmethod
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .._data.statistics import ColumnStatistics
 
 __all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LaplaceLikelihood",
            "MixedLikelihood"]
@@ -74,8 +75,15 @@ class Likelihood(nn.Module, ABC):
         return n_features
 
     @classmethod
-    def check_data(cls, X: np.ndarray) -> None:
-        """Raise ``ValueError`` for data this likelihood cannot describe."""
+    def check_data(cls, statistics: ColumnStatistics) -> None:
+        """Raise ``ValueError`` for data this likelihood cannot describe, judged from the
+        training rows' ``statistics`` (each column's observed minimum and maximum)."""
+
+    def noise_variance(self) -> float | None:
+        """The variance of the observation noise, shared by all features and in the
+        data's squared units (PCA's ``noise_variance_``); None when there is no such
+        single number."""
+        return None
 
     def settings(self) -> dict:
         """Settings chosen by the user (none here); saved with the model's spec."""
@@ -143,6 +151,9 @@ class GaussianLikelihood(Likelihood, name="gaussian"):
     def scale(self) -> torch.Tensor:
         """The observation noise's standard deviation, in the units of the data."""
         return self.variance.sqrt()
+
+    def noise_variance(self) -> float:
+        return float(self.variance)
 
     def set_noise_variance(self, noise: float) -> float:
         """Start from a known noise variance (PPCA's); returns it after the floor."""
@@ -217,8 +228,8 @@ class BernoulliLikelihood(Likelihood, name="bernoulli"):
     supports_missing = True
 
     @classmethod
-    def check_data(cls, X):
-        low, high = float(np.nanmin(X)), float(np.nanmax(X))
+    def check_data(cls, statistics):
+        low, high = float(statistics.minimum.min()), float(statistics.maximum.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"likelihood={cls.name!r} needs X in [0, 1], got values in "

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._model.likelihoods import Likelihood, build_likelihood
-from .._model.ppca import PPCASolution
-from .._model.priors import Prior, build_prior
+from .likelihoods import Likelihood, build_likelihood
+from .ppca import PPCASolution
+from .priors import Prior, build_prior
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -60,10 +60,10 @@ class LinearPlusMLP(nn.Module):
     whose output layer starts at zero, so that a new network is its linear path alone.
     Without hidden layers it is the linear path only."""
 
-    def __init__(self, n_in: int, hidden: Sequence[int], n_out: int):
+    def __init__(self, n_in: int, layer_sizes: Sequence[int], n_out: int):
         super().__init__()
         self.linear = _RowWiseLinear(n_in, n_out)
-        self.residual = _mlp([n_in, *hidden, n_out]) if hidden else None
+        self.residual = _mlp([n_in, *layer_sizes, n_out]) if layer_sizes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.linear(x)
@@ -157,11 +157,11 @@ class VAEModule(nn.Module):
 
     def forward(
         self, x: torch.Tensor, noise: tuple[torch.Tensor, ...] | None = None,
-        hidden: torch.Tensor | None = None,
+        withheld: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        # ``hidden`` marks observed entries withheld from the encoder (not from the
+        # ``withheld`` marks observed entries withheld from the encoder (not from the
         # likelihood): training on them teaches the encoder to infer missing values.
-        posterior = self.encode(x if hidden is None else x.masked_fill(hidden, math.nan))
+        posterior = self.encode(x if withheld is None else x.masked_fill(withheld, math.nan))
         if noise is None:
             z = self.prior.code(posterior)
         else:
@@ -259,7 +259,7 @@ def build_module(n_features: int, n_latent: int, hidden_layer_sizes=(256, 256), 
     building a module leaves the global torch RNG untouched.
     """
     prior = build_prior(prior, prior_settings or {})
-    hidden = list(hidden_layer_sizes)
+    layer_sizes = list(hidden_layer_sizes)
     mean = np.zeros(n_features) if feature_mean is None else feature_mean
     scale = np.ones(n_features) if feature_scale is None else feature_scale
     # RMS spread of the data: what a model with no latent code would get wrong.
@@ -267,8 +267,8 @@ def build_module(n_features: int, n_latent: int, hidden_layer_sizes=(256, 256), 
     likelihood = build_likelihood(likelihood, likelihood_settings or {}, data_scale)
     with torch.device("meta"):
         n_in = 2 * n_features if reads_mask else n_features
-        encoder = LinearPlusMLP(n_in, hidden, prior.n_posterior_params * n_latent)
-        decoder = LinearPlusMLP(n_latent, hidden[::-1], likelihood.output_width(n_features))
+        encoder = LinearPlusMLP(n_in, layer_sizes, prior.n_posterior_params * n_latent)
+        decoder = LinearPlusMLP(n_latent, layer_sizes[::-1], likelihood.output_width(n_features))
     encoder.to_empty(device="cpu")
     decoder.to_empty(device="cpu")
     _reset_parameters(encoder, decoder, prior, torch.Generator().manual_seed(seed))

@@ -76,7 +76,7 @@ def spectrum(X: np.ndarray, mean: np.ndarray) -> Spectrum:
                     eigenvectors=eigenvectors[:, order], n_samples=n_samples)
 
 
-def ppca_solution(found: Spectrum, n_components: int,
+def ppca_solution(data_spectrum: Spectrum, n_components: int,
                   n_loaded: int | None = None) -> PPCASolution:
     """PPCA's maximum-likelihood solution with ``n_components`` components.
 
@@ -84,28 +84,22 @@ def ppca_solution(found: Spectrum, n_components: int,
     ``PCA(n_components="mle")``); the others get the noise as their variance, hence no
     loading and the prior as their posterior: present, but switched off.
     """
-    eigenvalues = found.eigenvalues
-    components = found.eigenvectors[:, :n_components].T.copy()
+    eigenvalues = data_spectrum.eigenvalues
+    components = data_spectrum.eigenvectors[:, :n_components].T.copy()
     # Deterministic signs: the largest entry of each component is positive.
     largest = np.argmax(np.abs(components), axis=1)
     components *= np.sign(components[np.arange(n_components), largest])[:, None]
     if n_loaded == "mle":
-        n_loaded = min(n_components, found.minka_dimension())
+        n_loaded = min(n_components, data_spectrum.minka_dimension())
     n_loaded = n_components if n_loaded is None else n_loaded
     # As PCA: the noise is the mean of the remaining eigenvalues among the first
     # min(n_samples, n_features), and zero when none remain.
-    rest = eigenvalues[n_loaded : found.rank]
+    rest = eigenvalues[n_loaded : data_spectrum.rank]
     noise = float(rest.mean()) if rest.size else 0.0
     explained = eigenvalues[:n_components].copy()
     explained[n_loaded:] = noise
-    return PPCASolution(mean=found.mean, components=components,
+    return PPCASolution(mean=data_spectrum.mean, components=components,
                         explained_variance=explained, noise_variance=noise)
-
-
-def fit_ppca(X: np.ndarray, n_components: int, mean: np.ndarray,
-             n_loaded: int | None = None) -> PPCASolution:
-    """PPCA's maximum-likelihood solution for the rows of ``X`` around ``mean``."""
-    return ppca_solution(spectrum(X, mean), n_components, n_loaded)
 
 
 # Rows the missing-data estimate of the covariance reads (evenly spaced) and its EM steps:

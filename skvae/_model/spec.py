@@ -9,12 +9,12 @@ the estimator's training parameters, read in one place. Neither is ever changed 
 ``dataclasses.replace`` makes a changed copy.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from .._model.priors import PRIORS, Prior
+from .priors import PRIORS, Prior
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class NetSpec:
     feature_mean: np.ndarray = field(repr=False)
     feature_scale: np.ndarray = field(repr=False)
     seed: int
-    use_split: bool
+    holds_out_rows: bool
     prior_settings: dict[str, Any] = field(default_factory=dict)
     likelihood_settings: dict[str, Any] = field(default_factory=dict)
     # Whether the encoder reads the mask of observed entries (rows may hold NaN), and
@@ -72,18 +72,11 @@ class NetSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> "NetSpec":
-        """Read ``as_dict``'s values, or the untyped spec of models saved before it."""
+        """Read ``as_dict``'s values (``holds_out_rows`` was ``use_split`` in models saved
+        before the fitted-model object)."""
         values = dict(values)
-        legacy = values.pop("architecture", None)
-        if legacy is not None:
-            spike_slab = legacy["prior"] == "spike_slab"
-            values.update(
-                n_components=legacy["n_components"],
-                hidden_layer_sizes=legacy["hidden_layer_sizes"],
-                likelihood=legacy["likelihood"], prior=legacy["prior"],
-                prior_settings=({"nonzero_fraction": legacy["nonzero_fraction"]}
-                                if spike_slab else {}),
-            )
+        if "use_split" in values:
+            values["holds_out_rows"] = values.pop("use_split")
         return cls(**values)
 
 
@@ -126,3 +119,13 @@ class TrainingSettings:
     tol: float
     verbose: int
     callbacks: Any  # the user's list, or None; never changed here
+
+    @classmethod
+    def from_params(cls, params: dict, select_active: bool) -> "TrainingSettings":
+        """The settings from the estimator's parameters (``get_params``), each read
+        under its own name; with ``n_components="auto"`` (``select_active``) no free
+        bits, so that the KL is free to switch components off."""
+        settings = {field.name: params[field.name] for field in fields(cls)}
+        if select_active:
+            settings["free_bits"] = 0.0
+        return cls(**settings)
