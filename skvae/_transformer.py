@@ -234,6 +234,13 @@ class VAETransformer(PCASurfaceMixin, ClassNamePrefixFeaturesOutMixin, Transform
 
     Attributes
     ----------
+    model_ : FittedModel
+        Everything the fit produced, in one object: the net, the network's spec, the
+        column layout, the summaries below. The other fitted attributes are read from
+        it, and it is what a saved model holds. Its methods (``encode_input``,
+        ``codes``, ``decode``, ``sample``, ``fill_missing``, ``to_output``) are what
+        this estimator and ``VAEImputer`` call (the contributor guide, *The house*,
+        shows how a fit makes it).
     net_ : skorch.NeuralNet
         The trained skorch net. Its ``history`` holds, per epoch and per batch,
         ``train_loss``, ``train_reconstruction`` and ``train_kl`` (and their ``valid_``
@@ -478,14 +485,14 @@ class VAETransformer(PCASurfaceMixin, ClassNamePrefixFeaturesOutMixin, Transform
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            The rows of this epoch (a chunk of a stream, for example).
         y : None
             Ignored.
 
         Returns
         -------
         self : VAETransformer
-            The updated estimator.
+            The estimator, trained one epoch further.
         """
         self._fit(X, incremental=True)
         return self

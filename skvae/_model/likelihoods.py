@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._data.statistics import ColumnStatistics
+from .registry import Registered
 
 __all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LaplaceLikelihood",
            "MixedLikelihood"]
@@ -26,7 +27,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 LIKELIHOODS: dict[str, type["Likelihood"]] = {}
 
 
-class Likelihood(nn.Module, ABC):
+class Likelihood(Registered, nn.Module, ABC):
     """The contract of an observation model.
 
     ``decoded`` is the decoder's output for a batch after ``unstandardise``: shape
@@ -48,7 +49,7 @@ class Likelihood(nn.Module, ABC):
     (the data's typical spread, given by the estimator).
     """
 
-    name: str = ""
+    registry = LIKELIHOODS
     starts_from_ppca = False
     # Whether that PPCA is fitted to the rows in their units or standardised.
     ppca_on_standardised_rows = False
@@ -59,12 +60,6 @@ class Likelihood(nn.Module, ABC):
     masked = False
     # Whether sample(noise=None) draws from p(x | z) (True) or returns the decoded means.
     draws_by_default = True
-
-    def __init_subclass__(cls, name: str | None = None, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if name is not None:
-            cls.name = name
-            LIKELIHOODS[name] = cls
 
     def __init__(self, data_scale: float = 1.0):
         super().__init__()

@@ -18,6 +18,8 @@ import torch
 from scipy import special
 from torch.nn import functional as F
 
+from .registry import Registered
+
 __all__ = ["Prior", "StandardNormalPrior", "LaplacePrior", "SpikeSlabPrior", "StudentTPrior"]
 
 # Keeps exp(log_var) finite in float32 whatever the encoder outputs.
@@ -33,7 +35,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 PRIORS: dict[str, type["Prior"]] = {}
 
 
-class Prior(ABC):
+class Prior(Registered, ABC):
     """The contract of a latent prior and the posterior family that goes with it.
 
     Shapes: ``posterior`` is a tuple of ``n_posterior_params`` tensors of shape
@@ -61,17 +63,11 @@ class Prior(ABC):
     is warmed up) and ``step_size_schedule`` (whether the step size may be annealed).
     """
 
-    name: str = ""
+    registry = PRIORS
     n_posterior_params: int
     variance = 1.0
     kl_warmup = True
     step_size_schedule = True
-
-    def __init_subclass__(cls, name: str | None = None, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if name is not None:
-            cls.name = name
-            PRIORS[name] = cls
 
     # -------------------------------------------------------------- settings
 
