@@ -41,6 +41,7 @@ SECTIONS = {
     "generation": "samples against held-out rows, a Gaussian and TVAE",
     "dictionaries": "sparse codes against the best overcomplete dictionary",
     "tables": "imputation, missing entries downstream, mixed-type synthesis",
+    "gpu": "the GPU path: fit against the CPU, load without a GPU, throughput",
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "results.json"
 
